@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# A throw-away PostgreSQL 15 cluster for tests and the demo, with pg_cron preloaded.
+# Usage: scripts/pg-scratch.sh start|stop|psql [args] ; settings via EASYCARS_PG_DIR, EASYCARS_PG_PORT, EASYCARS_PG_DB.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=/usr/lib/postgresql/15/bin
+DIR=${EASYCARS_PG_DIR:-$ROOT/target/pg-scratch}
+PORT=${EASYCARS_PG_PORT:-28815}
+DB=${EASYCARS_PG_DB:-easycars_test}
+
+# initdb refuses root, so as root the cluster belongs to the postgres OS user.
+as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then sudo -u postgres -- "$@"; else "$@"; fi
+}
+
+start() {
+  if as_owner "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then return 0; fi
+  if [ ! -f "$DIR/data/PG_VERSION" ]; then
+    rm -rf "$DIR"
+    mkdir -p "$DIR"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR"
+    as_owner "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$DIR/initdb.log"
+    cat >>"$DIR/data/postgresql.conf" <<CONF
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$DIR'
+shared_preload_libraries = 'pg_cron'
+cron.database_name = '$DB'
+cron.use_background_workers = on
+max_worker_processes = 32
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+timezone = 'UTC'
+CONF
+  fi
+  as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
+  psql_ -d postgres -qc "SELECT 1" >/dev/null
+  if ! psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then
+    psql_ -d postgres -qc "CREATE DATABASE $DB"
+  fi
+}
+
+stop() {
+  if [ -f "$DIR/data/PG_VERSION" ]; then
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+psql_() { PGOPTIONS=${PGOPTIONS:-} "$BIN/psql" -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  psql) shift; psql_ -d "$DB" "$@" ;;
+  url) echo "postgresql://postgres@127.0.0.1:$PORT/$DB" ;;
+  log) echo "$DIR/server.log" ;;
+  *) echo "usage: $0 start|stop|psql|url|log" >&2; exit 2 ;;
+esac

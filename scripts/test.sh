@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test of easycars: formatting and lints, the plain-Rust crates (API types, simulator),
+# then the installed extension in a scratch PostgreSQL 15 (pg_cron preloaded) against the simulator.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+export EASYCARS_PG_DIR=${EASYCARS_PG_DIR:-$ROOT/target/pg-test}
+export EASYCARS_PG_PORT=${EASYCARS_PG_PORT:-28815}
+export EASYCARS_PG_DB=easycars_test
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
+
+RESULTS=$(mktemp)
+trap 'rm -f "$RESULTS"; [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null; scripts/pg-scratch.sh stop' EXIT
+
+step "cargo test (easycars-api, easycars-sim)"
+cargo test --workspace --exclude easycars 2>&1 | tee -a "$RESULTS"
+
+step "install the extension into PostgreSQL 15"
+cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+
+step "start a fresh scratch cluster and the simulator"
+scripts/pg-scratch.sh stop
+rm -rf "$EASYCARS_PG_DIR"
+scripts/pg-scratch.sh start
+cargo build --quiet -p easycars-sim
+SIM_OUT=$(mktemp)
+target/debug/easycars-sim --listen 127.0.0.1:0 --seed 42 --dealers 3 --vehicles 25 >"$SIM_OUT" &
+SIM_PID=$!
+for _ in $(seq 100); do grep -q '^listening on ' "$SIM_OUT" && break; sleep 0.1; done
+export EASYCARS_SIM_URL=$(sed -n 's/^listening on //p' "$SIM_OUT")
+[ -n "$EASYCARS_SIM_URL" ] || { echo "simulator did not start" >&2; exit 1; }
+scripts/pg-scratch.sh psql -q <<SQL
+CREATE EXTENSION pgtap;
+CREATE EXTENSION pg_cron;
+CREATE EXTENSION easycars;
+ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.sim_url = '$EASYCARS_SIM_URL';
+SQL
+
+step "SQL tests (pgTAP) against the installed extension"
+PGHOST=127.0.0.1 PGPORT=$EASYCARS_PG_PORT PGUSER=postgres PGDATABASE=$EASYCARS_PG_DB \
+  pg_prove --ext .sql --recurse pgrx-tests/ 2>&1 | tee -a "$RESULTS"
+
+passed=$(grep -Eo '[0-9]+ passed' "$RESULTS" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$RESULTS" | awk '{s+=$1} END {print s+0}')
+pgtap=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$RESULTS" | tail -1)
+echo
+echo "${passed} passed (cargo), ${pgtap:-0} pgTAP assertions passed"
+echo "$((passed + ${pgtap:-0})) passed, ${failed} failed"

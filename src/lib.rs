@@ -1,0 +1,31 @@
+//! easycars: EasyCars dealer-management data in PostgreSQL.
+//!
+//! The schema lives in `sql/` and is loaded in a fixed order by `extension_sql_file!`; the Rust
+//! modules add what SQL cannot do well: encryption, the EasyCars API client and the foreign data
+//! wrapper.
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!();
+
+extension_sql_file!("../sql/00_bootstrap.sql", name = "bootstrap", bootstrap);
+extension_sql_file!("../sql/01_dealership.sql", name = "dealership", requires = ["bootstrap"]);
+extension_sql_file!("../sql/02_credentials.sql", name = "credentials", requires = ["dealership"]);
+extension_sql_file!("../sql/03_sync_log.sql", name = "sync_log", requires = ["credentials"]);
+extension_sql_file!("../sql/04_vehicle.sql", name = "vehicle", requires = ["sync_log"]);
+extension_sql_file!("../sql/05_lead.sql", name = "lead", requires = ["vehicle"]);
+extension_sql_file!("../sql/06_activity_log.sql", name = "activity_log", requires = ["lead"]);
+extension_sql_file!("../sql/07_sync_progress.sql", name = "sync_progress", requires = ["activity_log"]);
+extension_sql_file!("../sql/08_preview_cache.sql", name = "preview_cache", requires = ["sync_progress"]);
+extension_sql_file!("../sql/09_sync_state.sql", name = "sync_state", requires = ["preview_cache"]);
+extension_sql_file!("../sql/10_maintenance.sql", name = "maintenance", requires = ["sync_state"]);
+extension_sql_file!("../sql/99_security.sql", name = "security", finalize);
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
