@@ -63,14 +63,15 @@ CREATE FUNCTION easycars._touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    -- A no-op UPDATE keeps updated_at, so "when did this really change" stays true.
-    IF NEW IS DISTINCT FROM OLD THEN
+    -- Only a real change moves updated_at, so "when did this row change" stays true through
+    -- no-op updates; an UPDATE that sets nothing but updated_at keeps the value it sets.
+    -- Stored generated columns (vehicle.search) are not computed yet in a BEFORE trigger's NEW.
+    IF pg_catalog.to_jsonb(NEW) - '{updated_at,search}'::text[]
+       IS DISTINCT FROM pg_catalog.to_jsonb(OLD) - '{updated_at,search}'::text[] THEN
         NEW.updated_at := pg_catalog.now();
-    ELSE
-        NEW.updated_at := OLD.updated_at;
     END IF;
     RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION easycars._touch_updated_at() IS
-    'Internal trigger: sets updated_at to now() when an UPDATE changes the row, keeps it otherwise.';
+    'Internal trigger: sets updated_at to now() when an UPDATE changes any other column, keeps it otherwise.';

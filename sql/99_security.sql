@@ -74,5 +74,18 @@ SELECT pg_catalog.pg_extension_config_dump('easycars.sync_log_archive', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_state', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_progress', '');
 
--- This month and the next three exist from the start.
+-- This month and the next three exist from the start. Like every later partition they are user
+-- data, not extension members: pg_dump keeps them and maintain_partitions() may drop them.
 SELECT count(*) FROM easycars.maintain_partitions();
+DO $$
+DECLARE
+    p regclass;
+BEGIN
+    FOR p IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
+             WHERE inhparent = 'easycars.sync_activity_log'::regclass
+               AND inhrelid <> 'easycars.sync_activity_log_default'::regclass
+    LOOP
+        EXECUTE format('ALTER EXTENSION easycars DROP TABLE %s', p);
+    END LOOP;
+END
+$$;
