@@ -1,6 +1,6 @@
 -- Roles and grants: each role can do exactly what its job needs, PUBLIC nothing.
 BEGIN;
-SELECT plan(46);
+SELECT plan(57);
 
 SELECT has_role(r) FROM unnest(ARRAY['easycars_admin', 'easycars_sync', 'easycars_analyst']) AS r;
 SELECT is((SELECT rolcanlogin FROM pg_roles WHERE rolname = r), false, r || ' is a group role (NOLOGIN)')
@@ -13,7 +13,21 @@ FROM unnest(ARRAY['easycars_admin', 'easycars_sync', 'easycars_analyst']) AS r;
 -- The privilege matrix, table by table.
 SELECT table_privs_are('easycars', t, 'easycars_admin', ARRAY['DELETE', 'INSERT', 'SELECT', 'TRUNCATE', 'UPDATE'],
                        'admin has full DML on ' || t)
-FROM unnest(ARRAY['dealership', 'credentials', 'vehicle', 'lead', 'sync_log', 'sync_log_archive', 'sync_state']) AS t;
+FROM unnest(ARRAY['dealership', 'vehicle', 'lead', 'sync_log', 'sync_log_archive', 'sync_state']) AS t;
+SELECT table_privs_are('easycars', 'credentials', 'easycars_admin', ARRAY['DELETE'], 'admin may only delete credentials table-wide');
+SELECT is(ARRAY(SELECT attname::text FROM pg_attribute
+                WHERE attrelid = 'easycars.credentials'::regclass AND attnum > 0
+                  AND has_column_privilege('easycars_admin', attrelid, attname, 'SELECT') AND attname LIKE '%encrypted'),
+          '{}'::text[], 'not even admin can select an encrypted column');
+SELECT ok(NOT has_column_privilege('easycars_admin', 'easycars.credentials', 'client_secret_encrypted', 'UPDATE'), 'admin cannot write ciphertext directly');
+SELECT ok(has_column_privilege('easycars_admin', 'easycars.credentials', 'is_active', 'UPDATE'), 'admin may deactivate credentials');
+SELECT table_privs_are('easycars', 'credentials_safe', r, ARRAY['SELECT'], r || ' reads credentials_safe')
+FROM unnest(ARRAY['easycars_admin', 'easycars_sync', 'easycars_analyst']) AS r;
+SELECT ok(has_function_privilege('easycars_admin', 'easycars.set_credentials(integer, text, text, text, text, text, text, text)', 'EXECUTE'), 'admin sets credentials');
+SELECT ok(NOT has_function_privilege(r, 'easycars.set_credentials(integer, text, text, text, text, text, text, text)', 'EXECUTE'), r || ' cannot set credentials')
+FROM unnest(ARRAY['easycars_sync', 'easycars_analyst']) AS r;
+SELECT ok(NOT has_function_privilege(r, 'easycars.rotate_encryption_key()', 'EXECUTE'), r || ' cannot rotate keys')
+FROM unnest(ARRAY['easycars_sync', 'easycars_analyst']) AS r;
 SELECT table_privs_are('easycars', t, 'easycars_analyst', ARRAY['SELECT'], 'analyst only reads ' || t)
 FROM unnest(ARRAY['dealership', 'vehicle', 'lead', 'sync_log', 'sync_log_archive', 'sync_progress',
                   'sync_activity_log', 'sync_preview_cache', 'sync_state']) AS t;

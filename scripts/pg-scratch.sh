@@ -21,11 +21,15 @@ start() {
     mkdir -p "$DIR"
     [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR"
     as_owner "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$DIR/initdb.log"
+    # The credentials key: outside the database, readable by the server's OS user only.
+    (umask 077; echo "k1:$(head -c 32 /dev/urandom | base64)" >"$DIR/easycars.keys")
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$DIR/easycars.keys"
     cat >>"$DIR/data/postgresql.conf" <<CONF
 port = $PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$DIR'
-shared_preload_libraries = 'pg_cron'
+shared_preload_libraries = 'pg_cron,pg_stat_statements,easycars'
+easycars.key_file = '$DIR/easycars.keys'
 cron.database_name = '$DB'
 cron.use_background_workers = on
 max_worker_processes = 32

@@ -33,6 +33,8 @@ step "start a fresh scratch cluster and the simulator"
 scripts/pg-scratch.sh stop
 rm -rf "$EASYCARS_PG_DIR"
 scripts/pg-scratch.sh start
+# A key file other OS users could read, which the extension must refuse.
+scripts/make-test-keys.sh "$EASYCARS_PG_DIR"
 cargo build --quiet -p easycars-sim
 SIM_OUT=$(mktemp)
 target/debug/easycars-sim --listen 127.0.0.1:0 --seed 42 --dealers 3 --vehicles 25 >"$SIM_OUT" &
@@ -43,13 +45,18 @@ export EASYCARS_SIM_URL=$(sed -n 's/^listening on //p' "$SIM_OUT")
 scripts/pg-scratch.sh psql -q <<SQL
 CREATE EXTENSION pgtap;
 CREATE EXTENSION pg_cron;
+CREATE EXTENSION pg_stat_statements;
 CREATE EXTENSION easycars;
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.sim_url = '$EASYCARS_SIM_URL';
+ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.server_log = '$(scripts/pg-scratch.sh log)';
+ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.open_key_file = '$EASYCARS_PG_DIR/group-readable.keys';
+ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.rotated_key_file = '$EASYCARS_PG_DIR/rotated.keys';
+ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.new_only_key_file = '$EASYCARS_PG_DIR/new-only.keys';
 SQL
 
 step "SQL tests (pgTAP) against the installed extension"
 PGHOST=127.0.0.1 PGPORT=$EASYCARS_PG_PORT PGUSER=postgres PGDATABASE=$EASYCARS_PG_DB \
-  pg_prove --ext .sql --recurse pgrx-tests/ 2>&1 | tee -a "$RESULTS"
+  pg_prove --ext .sql pgrx-tests/*.sql 2>&1 | tee -a "$RESULTS"
 
 passed=$(grep -Eo '[0-9]+ passed' "$RESULTS" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$RESULTS" | awk '{s+=$1} END {print s+0}')

@@ -41,6 +41,19 @@ GRANT EXECUTE ON FUNCTION easycars.current_dealership_id(), easycars._is_admin()
     TO easycars_admin, easycars_sync, easycars_analyst;
 
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA easycars TO easycars_admin;
+-- SECURITY: not even administrators read the encrypted columns; they write credentials through
+-- easycars.set_credentials() and may only (de)activate, re-point or delete a row directly.
+REVOKE ALL ON easycars.credentials, easycars.credentials_safe FROM easycars_admin;
+GRANT SELECT (id, dealership_id, environment, is_active, yard_code, base_url, account_number_masked,
+              encryption_iv, created_at, updated_at, last_synced_at),
+      UPDATE (is_active, yard_code, base_url, last_synced_at),
+      DELETE
+    ON easycars.credentials TO easycars_admin;
+GRANT SELECT ON easycars.credentials_safe TO easycars_admin, easycars_sync, easycars_analyst;
+GRANT EXECUTE ON FUNCTION easycars.set_credentials(integer, text, text, text, text, text, text, text),
+                          easycars.rotate_encryption_key(),
+                          easycars.verify_credentials(integer)
+    TO easycars_admin;
 GRANT EXECUTE ON FUNCTION easycars.cleanup_preview_cache(),
                           easycars.archive_sync_logs(interval, interval),
                           easycars.maintain_partitions(integer, interval, timestamptz)

@@ -6,19 +6,76 @@
 
 use pgrx::prelude::*;
 
+pub mod credentials;
+pub mod crypto;
+pub mod error;
+pub mod gucs;
+
 ::pgrx::pg_module_magic!();
 
+/// Runs when the library loads (at server start when preloaded, else on first use).
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
+
 extension_sql_file!("../sql/00_bootstrap.sql", name = "bootstrap", bootstrap);
-extension_sql_file!("../sql/01_dealership.sql", name = "dealership", requires = ["bootstrap"]);
-extension_sql_file!("../sql/02_credentials.sql", name = "credentials", requires = ["dealership"]);
-extension_sql_file!("../sql/03_sync_log.sql", name = "sync_log", requires = ["credentials"]);
-extension_sql_file!("../sql/04_vehicle.sql", name = "vehicle", requires = ["sync_log"]);
+extension_sql_file!(
+    "../sql/01_dealership.sql",
+    name = "dealership",
+    requires = ["bootstrap"]
+);
+extension_sql_file!(
+    "../sql/02_credentials.sql",
+    name = "credentials",
+    requires = ["dealership"]
+);
+extension_sql_file!(
+    "../sql/03_sync_log.sql",
+    name = "sync_log",
+    requires = ["credentials"]
+);
+extension_sql_file!(
+    "../sql/04_vehicle.sql",
+    name = "vehicle",
+    requires = ["sync_log"]
+);
 extension_sql_file!("../sql/05_lead.sql", name = "lead", requires = ["vehicle"]);
-extension_sql_file!("../sql/06_activity_log.sql", name = "activity_log", requires = ["lead"]);
-extension_sql_file!("../sql/07_sync_progress.sql", name = "sync_progress", requires = ["activity_log"]);
-extension_sql_file!("../sql/08_preview_cache.sql", name = "preview_cache", requires = ["sync_progress"]);
-extension_sql_file!("../sql/09_sync_state.sql", name = "sync_state", requires = ["preview_cache"]);
-extension_sql_file!("../sql/10_maintenance.sql", name = "maintenance", requires = ["sync_state"]);
+extension_sql_file!(
+    "../sql/06_activity_log.sql",
+    name = "activity_log",
+    requires = ["lead"]
+);
+extension_sql_file!(
+    "../sql/07_sync_progress.sql",
+    name = "sync_progress",
+    requires = ["activity_log"]
+);
+extension_sql_file!(
+    "../sql/08_preview_cache.sql",
+    name = "preview_cache",
+    requires = ["sync_progress"]
+);
+extension_sql_file!(
+    "../sql/09_sync_state.sql",
+    name = "sync_state",
+    requires = ["preview_cache"]
+);
+extension_sql_file!(
+    "../sql/10_maintenance.sql",
+    name = "maintenance",
+    requires = ["sync_state"]
+);
+extension_sql_file!(
+    "../sql/11_credentials_safe.sql",
+    name = "credentials_safe",
+    requires = [
+        "maintenance",
+        set_credentials,
+        rotate_encryption_key,
+        verify_credentials
+    ]
+);
 extension_sql_file!("../sql/99_security.sql", name = "security", finalize);
 
 #[cfg(test)]

@@ -1,0 +1,394 @@
+//! EasyCars credentials: validated, encrypted with the key file's current key, and decrypted only
+//! inside the extension. No SQL function returns a plaintext secret.
+
+use crate::crypto::keyring;
+use crate::error::EasycarsError;
+use easycars_crypto::{envelope_key_id, Keyring};
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use zeroize::Zeroizing;
+
+/// The four encrypted columns, in table order; the names are also the associated data.
+const SECRET_COLUMNS: [&str; 4] = [
+    "client_id",
+    "client_secret",
+    "account_number",
+    "account_secret",
+];
+
+/// A dealership's decrypted credentials; the secrets are zeroed when dropped.
+pub struct Credentials {
+    pub dealership_id: i32,
+    pub client_id: Zeroizing<String>,
+    pub client_secret: Zeroizing<String>,
+    pub account_number: Zeroizing<String>,
+    pub account_secret: Zeroizing<String>,
+    pub environment: String,
+    pub yard_code: Option<String>,
+    pub base_url: Option<String>,
+}
+
+fn required<'a>(value: Option<&'a str>, name: &'static str) -> Result<&'a str, EasycarsError> {
+    value.ok_or(EasycarsError::NullArgument { name })
+}
+
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn check_guid(value: &str, name: &'static str) -> Result<(), EasycarsError> {
+    if is_guid(value) {
+        Ok(())
+    } else {
+        Err(EasycarsError::InvalidArgument {
+            name,
+            reason: "expected a GUID of 8-4-4-4-12 hexadecimal digits",
+            hint:
+                "Copy it exactly as EasyCars issued it, e.g. AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE.",
+        })
+    }
+}
+
+fn check_account_number(value: &str) -> Result<(), EasycarsError> {
+    let digits = value.strip_prefix("EC").unwrap_or("");
+    if !digits.is_empty() && value.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(EasycarsError::InvalidArgument {
+            name: "account_number",
+            reason: "expected EC followed by digits, at most 20 characters",
+            hint: "EasyCars dealer account numbers look like EC114575.",
+        })
+    }
+}
+
+fn canonical_environment(value: &str) -> Result<&'static str, EasycarsError> {
+    match value.to_ascii_lowercase().as_str() {
+        "test" => Ok("Test"),
+        "production" => Ok("Production"),
+        _ => Err(EasycarsError::InvalidArgument {
+            name: "environment",
+            reason: "expected Test or Production",
+            hint: "Test uses testmy.easycars.com.au, Production my.easycars.net.au; each has its own credentials.",
+        }),
+    }
+}
+
+fn check_yard_code(value: &str) -> Result<(), EasycarsError> {
+    if !value.trim().is_empty()
+        && value.chars().count() <= 50
+        && !value.chars().any(char::is_control)
+    {
+        Ok(())
+    } else {
+        Err(EasycarsError::InvalidArgument {
+            name: "yard_code",
+            reason: "expected 1 to 50 printable characters",
+            hint: "Pass NULL to list stock from every yard.",
+        })
+    }
+}
+
+fn check_base_url(value: &str) -> Result<(), EasycarsError> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    let ok = value.len() <= 2000
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !value.contains(['?', '#'])
+        // SECURITY: credentials belong in easycars.credentials, never inside a URL.
+        && host.is_some_and(|h| !h.is_empty() && !h.contains('@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(EasycarsError::InvalidArgument {
+            name: "base_url",
+            reason: "expected an http:// or https:// URL without user info, query or fragment",
+            hint: "Give the API root, e.g. https://my.easycars.net.au/ECService or http://127.0.0.1:8080/ECService; NULL uses the environment's.",
+        })
+    }
+}
+
+/// `EC114575` becomes `EC****75`: enough to recognise an account, not to use it.
+fn mask_account_number(account_number: &str) -> String {
+    let digits = &account_number[2..];
+    let shown = if digits.len() >= 4 {
+        &digits[digits.len() - 2..]
+    } else {
+        ""
+    };
+    format!("EC{}{}", "*".repeat(digits.len() - shown.len()), shown)
+}
+
+/// Stores (or replaces) the EasyCars credentials of a dealership, encrypted.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::too_many_arguments)]
+fn set_credentials(
+    dealership_id: Option<i32>,
+    client_id: Option<&str>,
+    client_secret: Option<&str>,
+    account_number: Option<&str>,
+    account_secret: Option<&str>,
+    environment: default!(Option<&str>, "'Production'"),
+    yard_code: default!(Option<&str>, "NULL"),
+    base_url: default!(Option<&str>, "NULL"),
+) -> Result<(), ErrorReport> {
+    let dealership_id = dealership_id.ok_or(EasycarsError::NullArgument {
+        name: "dealership_id",
+    })?;
+    let secrets = [
+        required(client_id, "client_id")?,
+        required(client_secret, "client_secret")?,
+        required(account_number, "account_number")?,
+        required(account_secret, "account_secret")?,
+    ];
+    check_guid(secrets[0], "client_id")?;
+    check_guid(secrets[1], "client_secret")?;
+    check_account_number(secrets[2])?;
+    check_guid(secrets[3], "account_secret")?;
+    let environment = canonical_environment(required(environment, "environment")?)?;
+    if let Some(y) = yard_code {
+        check_yard_code(y)?;
+    }
+    if let Some(u) = base_url {
+        check_base_url(u)?;
+    }
+    let exists = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM easycars.dealership WHERE id = $1)",
+        &[dealership_id.into()],
+    )
+    .map_err(EasycarsError::from)?;
+    if exists != Some(true) {
+        return Err(EasycarsError::NoSuchDealership(dealership_id).into());
+    }
+
+    let keys = keyring()?;
+    let envelopes: Vec<_> = SECRET_COLUMNS
+        .iter()
+        .zip(secrets)
+        .map(|(column, plain)| keys.encrypt(dealership_id, column, plain))
+        .collect();
+    let nonces = envelopes
+        .iter()
+        .map(|e| e.nonce.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let masked = mask_account_number(secrets[2]);
+    // SECURITY: secrets travel as parameters only, so they never appear in SQL text or logs.
+    let args: Vec<DatumWithOid> = vec![
+        dealership_id.into(),
+        envelopes[0].text.as_str().into(),
+        envelopes[1].text.as_str().into(),
+        envelopes[2].text.as_str().into(),
+        envelopes[3].text.as_str().into(),
+        nonces.as_str().into(),
+        masked.as_str().into(),
+        environment.into(),
+        yard_code.into(),
+        base_url.into(),
+    ];
+    Spi::run_with_args(
+        "INSERT INTO easycars.credentials AS c (dealership_id, client_id_encrypted, client_secret_encrypted, \
+             account_number_encrypted, account_secret_encrypted, encryption_iv, account_number_masked, \
+             environment, yard_code, base_url, is_active) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true) \
+         ON CONFLICT (dealership_id) DO UPDATE SET \
+             client_id_encrypted = EXCLUDED.client_id_encrypted, \
+             client_secret_encrypted = EXCLUDED.client_secret_encrypted, \
+             account_number_encrypted = EXCLUDED.account_number_encrypted, \
+             account_secret_encrypted = EXCLUDED.account_secret_encrypted, \
+             encryption_iv = EXCLUDED.encryption_iv, \
+             account_number_masked = EXCLUDED.account_number_masked, \
+             environment = EXCLUDED.environment, yard_code = EXCLUDED.yard_code, \
+             base_url = EXCLUDED.base_url, is_active = true",
+        &args,
+    )
+    .map_err(EasycarsError::from)?;
+    Ok(())
+}
+
+/// One stored credentials row, still encrypted.
+struct StoredRow {
+    dealership_id: i32,
+    envelopes: [String; 4],
+    environment: String,
+    yard_code: Option<String>,
+    base_url: Option<String>,
+}
+
+fn stored_rows(only: Option<i32>, for_update: bool) -> Result<Vec<StoredRow>, EasycarsError> {
+    let sql = format!(
+        "SELECT dealership_id, client_id_encrypted, client_secret_encrypted, account_number_encrypted, \
+                account_secret_encrypted, environment::text, yard_code::text, base_url \
+         FROM easycars.credentials WHERE $1::int IS NULL OR dealership_id = $1 ORDER BY dealership_id{}",
+        if for_update { " FOR UPDATE" } else { "" }
+    );
+    Spi::connect_mut(|client| {
+        let mut rows = Vec::new();
+        for row in client.update(sql.as_str(), None, &[only.into()])? {
+            let text = |i: usize| -> Result<String, pgrx::spi::SpiError> {
+                Ok(row.get::<String>(i)?.unwrap_or_default())
+            };
+            rows.push(StoredRow {
+                dealership_id: row.get::<i32>(1)?.unwrap_or_default(),
+                envelopes: [text(2)?, text(3)?, text(4)?, text(5)?],
+                environment: text(6)?,
+                yard_code: row.get::<String>(7)?,
+                base_url: row.get::<String>(8)?,
+            });
+        }
+        Ok::<_, pgrx::spi::SpiError>(rows)
+    })
+    .map_err(EasycarsError::from)
+}
+
+fn decrypt_row(keys: &Keyring, row: &StoredRow) -> Result<[Zeroizing<String>; 4], EasycarsError> {
+    let open = |i: usize| -> Result<Zeroizing<String>, EasycarsError> {
+        let column = SECRET_COLUMNS[i];
+        keys.decrypt(row.dealership_id, column, &row.envelopes[i])
+            .map_err(|source| match source {
+                easycars_crypto::CryptoError::UnknownKey(key_id) => EasycarsError::MissingKey {
+                    dealership_id: row.dealership_id,
+                    key_id,
+                },
+                source => EasycarsError::Undecryptable {
+                    dealership_id: row.dealership_id,
+                    column,
+                    source,
+                },
+            })
+    };
+    Ok([open(0)?, open(1)?, open(2)?, open(3)?])
+}
+
+/// Decrypts a dealership's credentials for the extension's own API calls. Runs with the caller's
+/// rights: only SECURITY DEFINER entry points of the extension can reach the encrypted columns.
+pub fn load(dealership_id: i32) -> Result<Credentials, EasycarsError> {
+    let row = stored_rows(Some(dealership_id), false)?
+        .into_iter()
+        .next()
+        .ok_or(EasycarsError::NoCredentials(dealership_id))?;
+    let [client_id, client_secret, account_number, account_secret] =
+        decrypt_row(&*keyring()?, &row)?;
+    Ok(Credentials {
+        dealership_id,
+        client_id,
+        client_secret,
+        account_number,
+        account_secret,
+        environment: row.environment,
+        yard_code: row.yard_code,
+        base_url: row.base_url,
+    })
+}
+
+/// Re-encrypts every credential not yet under the key file's first key; returns how many rows changed.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn rotate_encryption_key() -> Result<i32, ErrorReport> {
+    let keys = keyring()?;
+    let current = keys.current_key_id().to_owned();
+    let mut changed = 0;
+    for row in stored_rows(None, true)? {
+        if row
+            .envelopes
+            .iter()
+            .all(|e| envelope_key_id(e) == Ok(current.as_str()))
+        {
+            continue;
+        }
+        let plain = decrypt_row(&keys, &row)?;
+        let fresh: Vec<_> = SECRET_COLUMNS
+            .iter()
+            .zip(plain.iter())
+            .map(|(column, p)| keys.encrypt(row.dealership_id, column, p))
+            .collect();
+        let nonces = fresh
+            .iter()
+            .map(|e| e.nonce.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        Spi::run_with_args(
+            "UPDATE easycars.credentials SET client_id_encrypted = $2, client_secret_encrypted = $3, \
+                 account_number_encrypted = $4, account_secret_encrypted = $5, encryption_iv = $6 \
+             WHERE dealership_id = $1",
+            &[
+                row.dealership_id.into(),
+                fresh[0].text.as_str().into(),
+                fresh[1].text.as_str().into(),
+                fresh[2].text.as_str().into(),
+                fresh[3].text.as_str().into(),
+                nonces.as_str().into(),
+            ],
+        )
+        .map_err(EasycarsError::from)?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// Checks that the stored credentials decrypt with the current key file, without revealing them.
+#[pg_extern(security_definer, volatile, parallel_unsafe)]
+#[search_path(pg_catalog, pg_temp)]
+fn verify_credentials(
+    dealership_id: default!(Option<i32>, "NULL"),
+) -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(dealership_id, i32),
+            name!(key_ids, Vec<String>),
+            name!(decryptable, bool),
+            name!(problem, Option<String>),
+        ),
+    >,
+    ErrorReport,
+> {
+    let keys = keyring()?;
+    let mut out = Vec::new();
+    for row in stored_rows(dealership_id, false)? {
+        let mut ids: Vec<String> = row
+            .envelopes
+            .iter()
+            .map(|e| envelope_key_id(e).unwrap_or("?").to_owned())
+            .collect();
+        ids.dedup();
+        let problem = decrypt_row(&keys, &row).err().map(|e| e.to_string());
+        out.push((row.dealership_id, ids, problem.is_none(), problem));
+    }
+    Ok(TableIterator::new(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_all_but_the_last_two_digits() {
+        assert_eq!(mask_account_number("EC114575"), "EC****75");
+        assert_eq!(mask_account_number("EC900001"), "EC****01");
+        assert_eq!(mask_account_number("EC12"), "EC**");
+    }
+
+    #[test]
+    fn validates_shapes() {
+        assert!(is_guid("AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"));
+        assert!(is_guid("0f0e0d0c-1111-2222-3333-444455556666"));
+        assert!(!is_guid("AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEE"));
+        assert!(!is_guid("GAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"));
+        assert!(check_account_number("EC114575").is_ok());
+        assert!(check_account_number("EC").is_err());
+        assert!(check_account_number("ec114575").is_err());
+        assert!(check_base_url("http://127.0.0.1:8080/ECService").is_ok());
+        assert!(check_base_url("https://user:pw@host/ECService").is_err());
+        assert!(check_base_url("ftp://host").is_err());
+    }
+}
