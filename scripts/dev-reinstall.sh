@@ -4,6 +4,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export EASYCARS_PG_DIR=${EASYCARS_PG_DIR:-$ROOT/target/pg-dev}
+export EASYCARS_PG_PORT=${EASYCARS_PG_PORT:-28817}
 cargo pgrx install --pg-config /usr/lib/postgresql/15/bin/pg_config >/dev/null
 scripts/pg-scratch.sh stop
 scripts/pg-scratch.sh start

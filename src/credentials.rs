@@ -338,6 +338,8 @@ fn rotate_encryption_key() -> Result<i32, ErrorReport> {
 /// Checks that the stored credentials decrypt with the current key file, without revealing them.
 #[pg_extern(security_definer, volatile, parallel_unsafe)]
 #[search_path(pg_catalog, pg_temp)]
+// pgrx reads the TableIterator type from the signature itself, so it cannot be an alias.
+#[allow(clippy::type_complexity)]
 fn verify_credentials(
     dealership_id: default!(Option<i32>, "NULL"),
 ) -> Result<
@@ -365,30 +367,4 @@ fn verify_credentials(
         out.push((row.dealership_id, ids, problem.is_none(), problem));
     }
     Ok(TableIterator::new(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_all_but_the_last_two_digits() {
-        assert_eq!(mask_account_number("EC114575"), "EC****75");
-        assert_eq!(mask_account_number("EC900001"), "EC****01");
-        assert_eq!(mask_account_number("EC12"), "EC**");
-    }
-
-    #[test]
-    fn validates_shapes() {
-        assert!(is_guid("AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"));
-        assert!(is_guid("0f0e0d0c-1111-2222-3333-444455556666"));
-        assert!(!is_guid("AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEE"));
-        assert!(!is_guid("GAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"));
-        assert!(check_account_number("EC114575").is_ok());
-        assert!(check_account_number("EC").is_err());
-        assert!(check_account_number("ec114575").is_err());
-        assert!(check_base_url("http://127.0.0.1:8080/ECService").is_ok());
-        assert!(check_base_url("https://user:pw@host/ECService").is_err());
-        assert!(check_base_url("ftp://host").is_err());
-    }
 }
