@@ -53,6 +53,7 @@ ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.open_key_file = '$EASYCARS_PG_D
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.rotated_key_file = '$EASYCARS_PG_DIR/rotated.keys';
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.new_only_key_file = '$EASYCARS_PG_DIR/new-only.keys';
 SQL
+scripts/pg-scratch.sh psql -q -f scripts/sim-fixtures.sql
 
 step "SQL tests (pgTAP) against the installed extension"
 PGHOST=127.0.0.1 PGPORT=$EASYCARS_PG_PORT PGUSER=postgres PGDATABASE=$EASYCARS_PG_DB \

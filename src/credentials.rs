@@ -368,3 +368,29 @@ fn verify_credentials(
     }
     Ok(TableIterator::new(out))
 }
+
+/// Decrypts a dealership's credentials for the foreign data wrapper, which runs with the rights of
+/// whoever queries a foreign table: the encrypted row is read with the extension owner's rights
+/// (as a SECURITY DEFINER function would), and the caller's identity is restored before returning.
+pub fn load_as_owner(dealership_id: i32) -> Result<Credentials, EasycarsError> {
+    let owner = Spi::get_one::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'easycars'",
+    )?
+    .ok_or(EasycarsError::NoCredentials(dealership_id))?;
+    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
+    unsafe {
+        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+        // SECURITY: SECURITY_LOCAL_USERID_CHANGE, like a SECURITY DEFINER call; an ERROR inside
+        // is unwound here and the identity restored before it propagates.
+        pg_sys::SetUserIdAndSecContext(
+            owner,
+            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
+        );
+    }
+    let loaded = std::panic::catch_unwind(|| load(dealership_id));
+    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
+    match loaded {
+        Ok(result) => result,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}

@@ -13,6 +13,7 @@ use pgrx::prelude::*;
 pub mod credentials;
 pub mod crypto;
 pub mod error;
+pub mod fdw;
 pub mod gucs;
 
 ::pgrx::pg_module_magic!();
@@ -21,6 +22,7 @@ pub mod gucs;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    fdw::register_cleanup();
 }
 
 extension_sql_file!("../sql/00_bootstrap.sql", name = "bootstrap", bootstrap);
@@ -78,6 +80,18 @@ extension_sql_file!(
         set_credentials,
         rotate_encryption_key,
         verify_credentials
+    ]
+);
+extension_sql_file!(
+    "../sql/12_fdw.sql",
+    name = "fdw",
+    requires = [
+        "credentials_safe",
+        easycars_fdw_handler,
+        easycars_fdw_validator,
+        easycars_fdw_meta,
+        fdw_insert_results,
+        clear_fdw_insert_results
     ]
 );
 extension_sql_file!("../sql/99_security.sql", name = "security", finalize);

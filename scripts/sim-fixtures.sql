@@ -1,0 +1,31 @@
+-- Test fixtures for the end-to-end pgTAP files: the simulator's dealers, and a way to drive the
+-- simulator's control API from SQL (superuser only: COPY FROM PROGRAM runs curl as the server).
+-- Needs the database setting easycars_test.sim_url.
+CREATE SCHEMA easycars_test;
+-- easycars_test.sim('GET', '/_sim/stats') or sim('POST', '/_sim/faults', '{...}') -> jsonb answer.
+CREATE FUNCTION easycars_test.sim(method text, path text, body jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    cmd text := format('curl -s -X %s %s', method, quote_literal(current_setting('easycars_test.sim_url') || path));
+    answer text;
+BEGIN
+    IF body IS NOT NULL THEN
+        cmd := cmd || ' -H ' || quote_literal('Content-Type: application/json') || ' --data-binary ' || quote_literal(body::text);
+    END IF;
+    IF to_regclass('pg_temp._sim_answer') IS NULL THEN
+        CREATE TEMP TABLE _sim_answer (line text);
+    END IF;
+    TRUNCATE _sim_answer;
+    EXECUTE format('COPY _sim_answer FROM PROGRAM %L WITH (FORMAT csv, QUOTE E''\x01'', DELIMITER E''\x02'')', cmd);
+    SELECT string_agg(line, E'\n') INTO answer FROM _sim_answer;
+    RETURN CASE WHEN answer IS NULL OR answer = '' THEN NULL ELSE answer::jsonb END;
+END $$;
+
+-- Read through the function, so the secrets never appear in any statement text
+-- (pg_stat_statements keeps utility statements such as CREATE TABLE AS verbatim).
+CREATE TABLE easycars_test.sim_dealer AS
+SELECT row_number() OVER ()::int AS n, d->>'DealerName' AS name, d->>'ClientID' AS client_id,
+       d->>'ClientSecret' AS client_secret, d->>'AccountNumber' AS account_number,
+       d->>'AccountSecret' AS account_secret, (d->>'VehicleCount')::int AS vehicle_count, d->'Yards' AS yards
+FROM jsonb_array_elements(easycars_test.sim('GET', '/_sim/manifest') -> 'dealers') AS d;
+

@@ -1,0 +1,484 @@
+//! The `easycars_fdw` foreign data wrapper: EasyCars stock, leads, contacts and quotations as
+//! foreign tables. Scans use our own plan-safe callbacks (see `scan`); handler, validator,
+//! `IMPORT FOREIGN SCHEMA` and the write path come from supabase-wrappers.
+
+pub mod catalog;
+pub mod fetch;
+pub mod modify;
+pub mod runtime;
+pub mod scan;
+
+use catalog::Entity;
+use pgrx::pg_sys;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+use std::collections::HashMap;
+use supabase_wrappers::prelude::*;
+
+/// Errors of the foreign data wrapper, each with its SQLSTATE.
+#[derive(Debug, thiserror::Error)]
+pub enum FdwError {
+    #[error("unknown option \"{name}\" for {object}")]
+    UnknownOption {
+        name: String,
+        object: &'static str,
+        valid: &'static str,
+    },
+    #[error("option \"{name}\" is invalid: {reason}")]
+    InvalidOption { name: &'static str, reason: String },
+    #[error("option \"{0}\" is required")]
+    MissingOption(&'static str),
+    #[error("the foreign table has no valid \"entity\" option")]
+    MissingEntity,
+    #[error("column \"{column}\" is not a column of EasyCars {table}")]
+    UnknownColumn { table: &'static str, column: String },
+    #[error("the easycars foreign server is for dealership {server}, but this session acts for {session}")]
+    WrongTenant { server: i32, session: String },
+    #[error("EasyCars quotations can only be inserted, not read")]
+    InsertOnly,
+    #[error("{message}")]
+    NeedsFilter {
+        message: &'static str,
+        hint: &'static str,
+    },
+    #[error("{0}")]
+    Credentials(#[from] crate::error::EasycarsError),
+    #[error("EasyCars {0}")]
+    Api(#[from] easycars_api::client::ApiError),
+    #[error("{0}")]
+    BadRow(String),
+    #[error("internal error in easycars_fdw: {0}")]
+    Internal(&'static str),
+}
+
+impl FdwError {
+    /// Raises this error as a Postgres ERROR.
+    pub fn report(self) -> ! {
+        let report: ErrorReport = self.into();
+        report.report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+impl From<FdwError> for ErrorReport {
+    fn from(e: FdwError) -> Self {
+        use easycars_api::client::ApiError;
+        use PgSqlErrorCode::*;
+        if let FdwError::Credentials(inner) = e {
+            return inner.into();
+        }
+        let message = e.to_string();
+        let (code, hint): (PgSqlErrorCode, Option<String>) = match &e {
+            FdwError::UnknownOption { valid, .. } => (ERRCODE_FDW_INVALID_OPTION_NAME, Some(format!("Valid options: {valid}."))),
+            FdwError::InvalidOption { .. } => (ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE, None),
+            FdwError::MissingOption(name) => (
+                ERRCODE_FDW_OPTION_NAME_NOT_FOUND,
+                Some(format!("Add it with ALTER SERVER ... OPTIONS (ADD {name} '...').")),
+            ),
+            FdwError::MissingEntity => (
+                ERRCODE_FDW_OPTION_NAME_NOT_FOUND,
+                Some("Create EasyCars foreign tables with IMPORT FOREIGN SCHEMA easycars FROM SERVER ... INTO ...;".into()),
+            ),
+            FdwError::UnknownColumn { .. } => (
+                ERRCODE_FDW_COLUMN_NAME_NOT_FOUND,
+                Some("Create EasyCars foreign tables with IMPORT FOREIGN SCHEMA, which declares every column.".into()),
+            ),
+            FdwError::WrongTenant { server, .. } => (
+                ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Some(format!("Act for that dealership with SET app.current_dealership_id = '{server}', as a role allowed to.")),
+            ),
+            FdwError::InsertOnly => (ERRCODE_FEATURE_NOT_SUPPORTED, Some("EasyCars has no endpoint that reads quotations.".into())),
+            FdwError::NeedsFilter { hint, .. } => (ERRCODE_FEATURE_NOT_SUPPORTED, Some((*hint).to_owned())),
+            FdwError::Api(api) => match api {
+                ApiError::Auth { .. } => (
+                    ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+                    Some("Check the dealership's credentials and environment with easycars.set_credentials().".into()),
+                ),
+                ApiError::Validation { .. } => (ERRCODE_FDW_ERROR, Some("EasyCars refused the request (Code 7); check the values sent.".into())),
+                ApiError::Timeout { .. } | ApiError::DeadlineExceeded { .. } => (
+                    ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+                    Some("EasyCars did not answer in time; raise timeout_ms on the server or try later.".into()),
+                ),
+                ApiError::Network { .. } | ApiError::Http { .. } | ApiError::RateLimited { .. } => (
+                    ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+                    Some("EasyCars is unreachable or overloaded; the call was retried. Try again later.".into()),
+                ),
+                ApiError::TooLarge { .. } => (ERRCODE_FDW_REPLY_HANDLE, Some("The answer exceeded the response size cap.".into())),
+                _ => (ERRCODE_FDW_ERROR, None),
+            },
+            FdwError::BadRow(_) => (ERRCODE_FDW_INVALID_DATA_TYPE, None),
+            FdwError::Credentials(_) => unreachable!(),
+            FdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
+        };
+        let report = ErrorReport::new(code, message, "easycars_fdw");
+        match hint {
+            Some(h) => report.set_hint(h),
+            None => report,
+        }
+    }
+}
+
+const SERVER_OPTIONS: &str = "dealership_id, base_url, timeout_ms, max_retries, concurrency";
+const TABLE_OPTIONS: &str = "entity, rowid_column";
+
+/// A foreign server's settings, validated.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub dealership_id: i32,
+    pub base_url: Option<String>,
+    pub timeout_ms: u64,
+    pub max_retries: u32,
+    pub concurrency: usize,
+}
+
+fn parse_int<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    name: &'static str,
+    value: &str,
+    lo: T,
+    hi: T,
+) -> Result<T, FdwError> {
+    match value.trim().parse::<T>() {
+        Ok(v) if v >= lo && v <= hi => Ok(v),
+        _ => Err(FdwError::InvalidOption {
+            name,
+            reason: format!("expected a whole number from {lo} to {hi}"),
+        }),
+    }
+}
+
+fn check_base_url(value: &str) -> Result<(), FdwError> {
+    let host = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    // SECURITY: no user info, query or fragment: nothing secret can hide in a readable option.
+    if host.is_some_and(|h| !h.is_empty() && !h.contains('@'))
+        && !value.contains(['?', '#'])
+        && !value.chars().any(char::is_whitespace)
+        && value.len() <= 2000
+    {
+        Ok(())
+    } else {
+        Err(FdwError::InvalidOption {
+            name: "base_url",
+            reason: "expected an http:// or https:// URL without user info, query or fragment"
+                .into(),
+        })
+    }
+}
+
+impl ServerConfig {
+    pub fn from_options(opts: &HashMap<String, String>) -> Result<ServerConfig, FdwError> {
+        for name in opts.keys() {
+            if !SERVER_OPTIONS.split(", ").any(|v| v == name) {
+                return Err(FdwError::UnknownOption {
+                    name: name.clone(),
+                    object: "an easycars_fdw server",
+                    valid: SERVER_OPTIONS,
+                });
+            }
+        }
+        let dealership_id = parse_int(
+            "dealership_id",
+            opts.get("dealership_id")
+                .ok_or(FdwError::MissingOption("dealership_id"))?,
+            1,
+            i32::MAX,
+        )?;
+        let base_url = opts.get("base_url").cloned();
+        if let Some(u) = &base_url {
+            check_base_url(u)?;
+        }
+        Ok(ServerConfig {
+            dealership_id,
+            base_url,
+            timeout_ms: opts
+                .get("timeout_ms")
+                .map(|v| parse_int("timeout_ms", v, 100, 600_000))
+                .transpose()?
+                .unwrap_or(30_000),
+            max_retries: opts
+                .get("max_retries")
+                .map(|v| parse_int("max_retries", v, 0, 10))
+                .transpose()?
+                .unwrap_or(3),
+            concurrency: opts
+                .get("concurrency")
+                .map(|v| parse_int("concurrency", v, 1, 64))
+                .transpose()?
+                .unwrap_or(8),
+        })
+    }
+
+    /// The settings of the server behind a foreign table.
+    pub fn for_table(ftable_oid: pg_sys::Oid) -> Result<ServerConfig, FdwError> {
+        unsafe {
+            let ftable = pg_sys::GetForeignTable(ftable_oid);
+            let server = pg_sys::GetForeignServer((*ftable).serverid);
+            ServerConfig::from_options(&options_map((*server).options))
+        }
+    }
+
+    /// SECURITY: foreign tables have no RLS, so the tenant rule is enforced here: superusers and
+    /// easycars_admin members pass; anyone else must be acting for the server's dealership.
+    pub fn check_tenant(&self) -> Result<(), FdwError> {
+        unsafe {
+            if pg_sys::superuser() {
+                return Ok(());
+            }
+            let admin = pg_sys::get_role_oid(c"easycars_admin".as_ptr(), true);
+            if admin != pg_sys::InvalidOid && pg_sys::is_member_of_role(pg_sys::GetUserId(), admin)
+            {
+                return Ok(());
+            }
+            let setting =
+                pg_sys::GetConfigOption(c"app.current_dealership_id".as_ptr(), true, false);
+            let session = if setting.is_null() {
+                String::new()
+            } else {
+                std::ffi::CStr::from_ptr(setting)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            if session.trim() == self.dealership_id.to_string() {
+                Ok(())
+            } else {
+                Err(FdwError::WrongTenant {
+                    server: self.dealership_id,
+                    session: if session.is_empty() {
+                        "no dealership".into()
+                    } else {
+                        session
+                    },
+                })
+            }
+        }
+    }
+}
+
+/// A catalog options list (`DefElem`s) as a map.
+unsafe fn options_map(list: *mut pg_sys::List) -> HashMap<String, String> {
+    unsafe {
+        pgrx::PgList::<pg_sys::DefElem>::from_pg(list)
+            .iter_ptr()
+            .map(|def| {
+                let name = std::ffi::CStr::from_ptr((*def).defname)
+                    .to_string_lossy()
+                    .into_owned();
+                let value = std::ffi::CStr::from_ptr(pg_sys::defGetString(def))
+                    .to_string_lossy()
+                    .into_owned();
+                (name, value)
+            })
+            .collect()
+    }
+}
+
+/// A foreign table's options.
+///
+/// # Safety
+/// `ftable_oid` must be the OID of an existing foreign table (the catalog lookup errors otherwise).
+pub unsafe fn table_options(ftable_oid: pg_sys::Oid) -> HashMap<String, String> {
+    unsafe { options_map((*pg_sys::GetForeignTable(ftable_oid)).options) }
+}
+
+/// The wrapper instance the framework creates per server for writes and schema import.
+#[wrappers_fdw(
+    version = "0.1.0",
+    author = "easycars",
+    website = "https://github.com/easycars/easycars",
+    error_type = "FdwError"
+)]
+pub struct EasycarsFdw {
+    server: ServerConfig,
+    modify: Option<modify::ModifyState>,
+}
+
+impl ForeignDataWrapper<FdwError> for EasycarsFdw {
+    fn new(server: ForeignServer) -> Result<Self, FdwError> {
+        Ok(EasycarsFdw {
+            server: ServerConfig::from_options(&server.options)?,
+            modify: None,
+        })
+    }
+
+    // Scans never reach these: `fdw_routine_hook` replaces every scan callback with ours.
+    fn begin_scan(
+        &mut self,
+        _: &[Qual],
+        _: &[Column],
+        _: &[Sort],
+        _: &Option<Limit>,
+        _: &HashMap<String, String>,
+    ) -> Result<(), FdwError> {
+        Err(FdwError::Internal("framework scan path called"))
+    }
+
+    fn iter_scan(&mut self, _row: &mut Row) -> Result<Option<()>, FdwError> {
+        Err(FdwError::Internal("framework scan path called"))
+    }
+
+    fn end_scan(&mut self) -> Result<(), FdwError> {
+        Ok(())
+    }
+
+    fn begin_modify(&mut self, options: &HashMap<String, String>) -> Result<(), FdwError> {
+        self.modify = Some(modify::ModifyState::begin(&self.server, options)?);
+        Ok(())
+    }
+
+    fn insert(&mut self, row: &Row) -> Result<(), FdwError> {
+        self.modify
+            .as_mut()
+            .ok_or(FdwError::Internal("insert before begin_modify"))?
+            .insert(&self.server, row)
+    }
+
+    fn update(&mut self, rowid: &Cell, new_row: &Row) -> Result<(), FdwError> {
+        self.modify
+            .as_mut()
+            .ok_or(FdwError::Internal("update before begin_modify"))?
+            .update(&self.server, rowid, new_row)
+    }
+
+    fn delete(&mut self, _rowid: &Cell) -> Result<(), FdwError> {
+        Err(FdwError::NeedsFilter {
+            message: "EasyCars records cannot be deleted",
+            hint: "Mark a lead deleted with UPDATE ... SET lead_status = 90; a deleted lead cannot be reactivated.",
+        })
+    }
+
+    fn end_modify(&mut self) -> Result<(), FdwError> {
+        self.modify = None;
+        Ok(())
+    }
+
+    fn import_foreign_schema(
+        &mut self,
+        stmt: ImportForeignSchemaStmt,
+    ) -> Result<Vec<String>, FdwError> {
+        if stmt.remote_schema != "easycars" {
+            return Err(FdwError::InvalidOption {
+                name: "remote schema",
+                reason: format!(
+                    "EasyCars offers schema \"easycars\", not \"{}\"",
+                    stmt.remote_schema
+                ),
+            });
+        }
+        let wanted = |e: Entity| match stmt.list_type {
+            ImportSchemaType::FdwImportSchemaAll => true,
+            ImportSchemaType::FdwImportSchemaLimitTo => {
+                stmt.table_list.iter().any(|t| t == e.name())
+            }
+            ImportSchemaType::FdwImportSchemaExcept => {
+                !stmt.table_list.iter().any(|t| t == e.name())
+            }
+        };
+        Ok(Entity::ALL
+            .into_iter()
+            .filter(|e| wanted(*e))
+            .map(|e| e.create_statement(&stmt.local_schema, &stmt.server_name))
+            .collect())
+    }
+
+    fn validator(
+        options: Vec<Option<String>>,
+        catalog: Option<pg_sys::Oid>,
+    ) -> Result<(), FdwError> {
+        let opts: HashMap<String, String> = options
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect();
+        match catalog {
+            Some(oid) if oid == pg_sys::ForeignServerRelationId => {
+                ServerConfig::from_options(&opts).map(|_| ())
+            }
+            Some(oid) if oid == pg_sys::ForeignTableRelationId => {
+                for name in opts.keys() {
+                    if !TABLE_OPTIONS.split(", ").any(|v| v == name) {
+                        return Err(FdwError::UnknownOption {
+                            name: name.clone(),
+                            object: "an easycars_fdw foreign table",
+                            valid: TABLE_OPTIONS,
+                        });
+                    }
+                }
+                let entity = opts
+                    .get("entity")
+                    .ok_or(FdwError::MissingOption("entity"))?;
+                let entity = Entity::from_name(entity).ok_or_else(|| FdwError::InvalidOption {
+                    name: "entity",
+                    reason: "expected stock, leads, contacts or quotations".into(),
+                })?;
+                match (opts.get("rowid_column"), entity.rowid_column()) {
+                    (None, _) => Ok(()),
+                    (Some(r), Some(expected)) if r == expected => Ok(()),
+                    (Some(_), expected) => Err(FdwError::InvalidOption {
+                        name: "rowid_column",
+                        reason: match expected {
+                            Some(c) => format!("must be {c} for {}", entity.name()),
+                            None => format!("{} cannot be written", entity.name()),
+                        },
+                    }),
+                }
+            }
+            // SECURITY: user mappings would be the natural home of secrets, and their options are
+            // readable in the catalogs; credentials live encrypted in easycars.credentials instead.
+            Some(oid) if oid == pg_sys::UserMappingRelationId => match opts.keys().next() {
+                Some(name) => Err(FdwError::UnknownOption {
+                    name: name.clone(),
+                    object: "an easycars_fdw user mapping",
+                    valid: "none (credentials are stored with easycars.set_credentials())",
+                }),
+                None => Ok(()),
+            },
+            _ => match opts.keys().next() {
+                Some(name) => Err(FdwError::UnknownOption {
+                    name: name.clone(),
+                    object: "the easycars_fdw wrapper",
+                    valid: "none",
+                }),
+                None => Ok(()),
+            },
+        }
+    }
+
+    fn fdw_routine_hook(routine: &mut pgrx::PgBox<pg_sys::FdwRoutine, pgrx::AllocatedByRust>) {
+        scan::install(routine);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT
+        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_ABORT
+        || event == pg_sys::XactEvent::XACT_EVENT_COMMIT
+        || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
+    {
+        scan::release_on_abort(None);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    my_subid: pg_sys::SubTransactionId,
+    _parent: pg_sys::SubTransactionId,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::SubXactEvent::SUBXACT_EVENT_ABORT_SUB {
+        scan::release_on_abort(Some(my_subid));
+    }
+}
+
+/// Frees scan state that an aborted (sub)transaction left behind: Postgres does not call
+/// EndForeignScan on error, so without this every failed scan would leak its fetched rows.
+pub fn register_cleanup() {
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+    }
+}

@@ -1,0 +1,808 @@
+//! Our own scan callbacks, installed over the ones supabase-wrappers 0.1.28 builds.
+//!
+//! The framework keeps a raw pointer to its Rust scan state in `ForeignScan.fdw_private` and
+//! frees it at scan end, so a cached plan's second execution reads freed memory and the backend
+//! dies. Here a plan carries only copyable nodes (`Integer`s and the pushed-down value
+//! expressions in `fdw_exprs`), and each execution builds its state in `BeginForeignScan`.
+//! The state is registered so a transaction or subtransaction abort (which skips
+//! `EndForeignScan`) frees it. `LIMIT` is never used to truncate results; only simple equality
+//! quals on documented columns are pushed down, and every qual is still checked locally.
+
+use super::catalog::{Column, Entity, Kind};
+use super::fetch::{fetch, Pushed};
+use super::FdwError;
+use easycars_api::mapping::{map_field, Typed};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::PgList;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+
+/// Where pushable quals' values come from: (index into `Entity::pushable()`, is `= ANY(array)`).
+type QualShape = (usize, bool);
+
+/// Installs our scan callbacks into the routine the framework built.
+pub fn install(routine: &mut pg_sys::FdwRoutine) {
+    routine.GetForeignRelSize = Some(get_foreign_rel_size);
+    routine.GetForeignPaths = Some(get_foreign_paths);
+    routine.GetForeignPlan = Some(get_foreign_plan);
+    routine.BeginForeignScan = Some(begin_foreign_scan);
+    routine.IterateForeignScan = Some(iterate_foreign_scan);
+    routine.ReScanForeignScan = Some(rescan_foreign_scan);
+    routine.EndForeignScan = Some(end_foreign_scan);
+    routine.ExplainForeignScan = Some(explain_foreign_scan);
+    // Aggregates are computed locally: pushing them down needs an API that can count.
+    routine.GetForeignUpperPaths = None;
+}
+
+unsafe fn table_entity(ftable_oid: pg_sys::Oid) -> Entity {
+    let opts = unsafe { super::table_options(ftable_oid) };
+    match opts.get("entity").and_then(|e| Entity::from_name(e)) {
+        Some(e) => e,
+        None => FdwError::MissingEntity.report(),
+    }
+}
+
+const TEXT_LIKE: [pg_sys::Oid; 3] = [pg_sys::TEXTOID, pg_sys::VARCHAROID, pg_sys::BPCHAROID];
+const TEXT_ARRAYS: [pg_sys::Oid; 3] = [
+    pg_sys::TEXTARRAYOID,
+    pg_sys::VARCHARARRAYOID,
+    pg_sys::BPCHARARRAYOID,
+];
+
+unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    unsafe {
+        while !node.is_null() && pgrx::is_a(node, pg_sys::NodeTag::T_RelabelType) {
+            node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
+        }
+    }
+    node
+}
+
+/// The column name of `node` if it is a plain column of the scanned relation.
+unsafe fn own_column(
+    node: *mut pg_sys::Node,
+    relid: pg_sys::Index,
+    ftable_oid: pg_sys::Oid,
+) -> Option<String> {
+    unsafe {
+        let node = strip_relabel(node);
+        if node.is_null() || !pgrx::is_a(node, pg_sys::NodeTag::T_Var) {
+            return None;
+        }
+        let var = node as *mut pg_sys::Var;
+        if (*var).varno as pg_sys::Index != relid || (*var).varlevelsup != 0 || (*var).varattno <= 0
+        {
+            return None;
+        }
+        let name = pg_sys::get_attname(ftable_oid, (*var).varattno, true);
+        (!name.is_null()).then(|| CStr::from_ptr(name).to_string_lossy().into_owned())
+    }
+}
+
+/// A value expression we can evaluate at execution: no column references, nothing volatile.
+unsafe fn is_value(node: *mut pg_sys::Node) -> bool {
+    unsafe {
+        !node.is_null()
+            && !pg_sys::contain_var_clause(node)
+            && !pg_sys::contain_volatile_functions(node)
+    }
+}
+
+unsafe fn opname_is_eq(opno: pg_sys::Oid) -> bool {
+    unsafe {
+        let name = pg_sys::get_opname(opno);
+        !name.is_null() && CStr::from_ptr(name).to_bytes() == b"="
+    }
+}
+
+/// The quals of `baserel` that can be sent to EasyCars: `col = value` and `col = ANY(values)`
+/// on the entity's pushable text columns.
+unsafe fn pushable_quals(
+    baserel: *mut pg_sys::RelOptInfo,
+    ftable_oid: pg_sys::Oid,
+    entity: Entity,
+) -> Vec<(QualShape, *mut pg_sys::Expr)> {
+    let mut out = Vec::new();
+    unsafe {
+        let relid = (*baserel).relid;
+        let rinfos = PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo);
+        for rinfo in rinfos.iter_ptr() {
+            let clause = (*rinfo).clause as *mut pg_sys::Node;
+            let (args, is_array, opno) = if pgrx::is_a(clause, pg_sys::NodeTag::T_OpExpr) {
+                let op = clause as *mut pg_sys::OpExpr;
+                ((*op).args, false, (*op).opno)
+            } else if pgrx::is_a(clause, pg_sys::NodeTag::T_ScalarArrayOpExpr) {
+                let op = clause as *mut pg_sys::ScalarArrayOpExpr;
+                if !(*op).useOr {
+                    continue;
+                }
+                ((*op).args, true, (*op).opno)
+            } else {
+                continue;
+            };
+            let args = PgList::<pg_sys::Node>::from_pg(args);
+            if args.len() != 2 || !opname_is_eq(opno) {
+                continue;
+            }
+            let (a, b) = (
+                args.get_ptr(0).unwrap_or(std::ptr::null_mut()),
+                args.get_ptr(1).unwrap_or(std::ptr::null_mut()),
+            );
+            // `value = col` is as good as `col = value`, but `ANY` keeps the array on the right.
+            let (col, value) = match own_column(a, relid, ftable_oid) {
+                Some(c) => (c, b),
+                None if !is_array => match own_column(b, relid, ftable_oid) {
+                    Some(c) => (c, a),
+                    None => continue,
+                },
+                None => continue,
+            };
+            let Some(index) = entity.pushable().iter().position(|(name, _)| *name == col) else {
+                continue;
+            };
+            let vtype = pg_sys::exprType(value);
+            let type_ok = if is_array {
+                TEXT_ARRAYS.contains(&vtype)
+            } else {
+                TEXT_LIKE.contains(&vtype)
+            };
+            if type_ok && is_value(value) {
+                out.push(((index, is_array), value as *mut pg_sys::Expr));
+            }
+        }
+    }
+    out
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_rel_size(
+    _root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    ftable_oid: pg_sys::Oid,
+) {
+    unsafe {
+        let entity = table_entity(ftable_oid);
+        let quals = pushable_quals(baserel, ftable_oid, entity);
+        // Rough sizes: a dealer's stock is hundreds to thousands; a lead lookup is one row a number.
+        let rows = match entity {
+            Entity::Stock => 1000.0,
+            Entity::Leads => {
+                if quals.is_empty() {
+                    1000.0
+                } else {
+                    10.0
+                }
+            }
+            Entity::Contacts => 10.0,
+            Entity::Quotations => 1.0,
+        };
+        (*baserel).rows = rows;
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_paths(
+    root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    _ftable_oid: pg_sys::Oid,
+) {
+    unsafe {
+        let rows = (*baserel).rows;
+        // One HTTP round trip before the first row; then rows are cheap.
+        let startup_cost = 1000.0;
+        let total_cost = startup_cost + rows * 0.1;
+        let path = pg_sys::create_foreignscan_path(
+            root,
+            baserel,
+            std::ptr::null_mut(),
+            rows,
+            startup_cost,
+            total_cost,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        pg_sys::add_path(baserel, path as *mut pg_sys::Path);
+    }
+}
+
+/// The attribute numbers the query reads, or `None` for all (a whole-row reference).
+unsafe fn needed_attnums(baserel: *mut pg_sys::RelOptInfo) -> Option<Vec<i32>> {
+    unsafe {
+        let relid = (*baserel).relid;
+        let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+        pg_sys::pull_varattnos(
+            (*(*baserel).reltarget).exprs as *mut pg_sys::Node,
+            relid,
+            &mut attrs,
+        );
+        let rinfos = PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo);
+        for rinfo in rinfos.iter_ptr() {
+            pg_sys::pull_varattnos((*rinfo).clause as *mut pg_sys::Node, relid, &mut attrs);
+        }
+        let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+        let mut out = Vec::new();
+        let mut member = -1;
+        loop {
+            member = pg_sys::bms_next_member(attrs, member);
+            if member < 0 {
+                break;
+            }
+            let attno = member + offset;
+            if attno == 0 {
+                return None;
+            }
+            if attno > 0 {
+                out.push(attno);
+            }
+        }
+        Some(out)
+    }
+}
+
+unsafe fn int_node(v: i32) -> *mut std::ffi::c_void {
+    unsafe { pg_sys::makeInteger(v) as *mut std::ffi::c_void }
+}
+
+unsafe fn int_at(list: &PgList<pg_sys::Node>, i: usize) -> i32 {
+    match list.get_ptr(i) {
+        Some(n) if unsafe { pgrx::is_a(n, pg_sys::NodeTag::T_Integer) } => unsafe {
+            (*(n as *mut pg_sys::Integer)).ival
+        },
+        _ => FdwError::Internal("malformed plan data").report(),
+    }
+}
+
+/// The plan's private data, decoded. Layout of `fdw_private` (all `Integer` nodes, so plans can
+/// be copied and cached): entity, the count of needed attributes (-1 for all) and that many
+/// attribute numbers, then per pushed qual its pushable-column index and 1 for `= ANY`. The qual
+/// values are `fdw_exprs`, in the same order.
+struct PlanData {
+    entity: Entity,
+    needed: Option<Vec<i32>>,
+    quals: Vec<QualShape>,
+}
+
+impl PlanData {
+    unsafe fn encode(&self) -> *mut pg_sys::List {
+        unsafe {
+            let mut list = PgList::<std::ffi::c_void>::new();
+            list.push(int_node(self.entity.code()));
+            match &self.needed {
+                None => list.push(int_node(-1)),
+                Some(v) => {
+                    list.push(int_node(v.len() as i32));
+                    for a in v {
+                        list.push(int_node(*a));
+                    }
+                }
+            }
+            for (index, is_array) in &self.quals {
+                list.push(int_node(*index as i32));
+                list.push(int_node(i32::from(*is_array)));
+            }
+            list.into_pg()
+        }
+    }
+
+    unsafe fn decode(raw: *mut pg_sys::List) -> PlanData {
+        unsafe {
+            let list = PgList::<pg_sys::Node>::from_pg(raw);
+            let entity = Entity::from_code(int_at(&list, 0))
+                .unwrap_or_else(|| FdwError::Internal("unknown entity in plan").report());
+            let n = int_at(&list, 1);
+            let mut pos = 2;
+            let needed = if n < 0 {
+                None
+            } else {
+                let v = (0..n as usize).map(|i| int_at(&list, 2 + i)).collect();
+                pos += n as usize;
+                Some(v)
+            };
+            let mut quals = Vec::new();
+            while pos + 1 < list.len() {
+                quals.push((int_at(&list, pos) as usize, int_at(&list, pos + 1) != 0));
+                pos += 2;
+            }
+            PlanData {
+                entity,
+                needed,
+                quals,
+            }
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn get_foreign_plan(
+    _root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    ftable_oid: pg_sys::Oid,
+    _best_path: *mut pg_sys::ForeignPath,
+    tlist: *mut pg_sys::List,
+    scan_clauses: *mut pg_sys::List,
+    outer_plan: *mut pg_sys::Plan,
+) -> *mut pg_sys::ForeignScan {
+    unsafe {
+        let entity = table_entity(ftable_oid);
+        let quals = pushable_quals(baserel, ftable_oid, entity);
+        let mut exprs = PgList::<std::ffi::c_void>::new();
+        for (_, expr) in &quals {
+            exprs.push(pg_sys::copyObjectImpl(*expr as *const std::ffi::c_void));
+        }
+        let data = PlanData {
+            entity,
+            needed: needed_attnums(baserel),
+            quals: quals.iter().map(|(s, _)| *s).collect(),
+        };
+        // Every qual stays a local filter too: pushdown narrows the request, never the answer.
+        let local = pg_sys::extract_actual_clauses(scan_clauses, false);
+        pg_sys::make_foreignscan(
+            tlist,
+            local,
+            (*baserel).relid,
+            exprs.into_pg(),
+            data.encode(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            outer_plan,
+        )
+    }
+}
+
+/// How to produce one attribute of the scan tuple.
+struct AttrPlan {
+    index: usize,
+    column: &'static Column,
+    typid: pg_sys::Oid,
+    input: Option<(pg_sys::FmgrInfo, pg_sys::Oid, i32)>,
+}
+
+/// One execution of a foreign scan.
+struct ScanState {
+    entity: Entity,
+    server: super::ServerConfig,
+    attrs: Vec<AttrPlan>,
+    natts: usize,
+    quals: Vec<QualShape>,
+    qual_exprs: Vec<*mut pg_sys::ExprState>,
+    items: Option<std::vec::IntoIter<Map<String, Value>>>,
+    mapping_errors: usize,
+    first_mapping_error: Option<String>,
+    subxact: pg_sys::SubTransactionId,
+}
+
+thread_local! {
+    /// Scan states not yet ended, so an abort can free them (Postgres skips EndForeignScan then).
+    static LIVE: RefCell<HashMap<usize, Box<ScanState>>> = RefCell::new(HashMap::new());
+}
+
+/// Frees the scan states of an aborted (sub)transaction; called from the xact callbacks.
+pub fn release_on_abort(subxact: Option<pg_sys::SubTransactionId>) {
+    LIVE.with_borrow_mut(|live| match subxact {
+        None => live.clear(),
+        Some(id) => live.retain(|_, s| s.subxact < id),
+    });
+}
+
+fn expected_type(kind: Kind) -> pg_sys::Oid {
+    use easycars_api::stock_fields::FieldKind as F;
+    match kind {
+        Kind::Field(F::Text) | Kind::Field(F::CommaList) | Kind::Label(_) => pg_sys::TEXTOID,
+        Kind::Field(F::Integer) => pg_sys::INT4OID,
+        Kind::Field(F::Number) => pg_sys::NUMERICOID,
+        Kind::Field(F::Boolean) | Kind::Field(F::NullableBoolean) => pg_sys::BOOLOID,
+        Kind::Field(F::DateDdMmYyyy) => pg_sys::DATEOID,
+        Kind::List => pg_sys::TEXTARRAYOID,
+        Kind::SydneyTimestamp => pg_sys::TIMESTAMPTZOID,
+        Kind::Json => pg_sys::JSONBOID,
+    }
+}
+
+unsafe fn attr_plans(
+    rel: pg_sys::Relation,
+    entity: Entity,
+    needed: &Option<Vec<i32>>,
+) -> (Vec<AttrPlan>, usize) {
+    unsafe {
+        let desc = (*rel).rd_att;
+        let natts = (*desc).natts as usize;
+        let attrs = (*desc).attrs.as_slice(natts);
+        let mut plans = Vec::new();
+        for (i, att) in attrs.iter().enumerate() {
+            if att.attisdropped {
+                continue;
+            }
+            let name = pgrx::name_data_to_str(&att.attname);
+            let Some(column) = entity.column(name) else {
+                FdwError::UnknownColumn {
+                    table: entity.name(),
+                    column: name.to_owned(),
+                }
+                .report()
+            };
+            let wanted = needed.as_ref().is_none_or(|v| v.contains(&(i as i32 + 1)));
+            if !wanted {
+                continue;
+            }
+            let expected = expected_type(column.kind);
+            let typid = att.atttypid;
+            // Our native type, or varchar for text; anything else goes through the column
+            // type's input function from the value's text form.
+            let native =
+                typid == expected || (expected == pg_sys::TEXTOID && typid == pg_sys::VARCHAROID);
+            let input = if native {
+                None
+            } else {
+                let mut func = pg_sys::InvalidOid;
+                let mut ioparam = pg_sys::InvalidOid;
+                pg_sys::getTypeInputInfo(typid, &mut func, &mut ioparam);
+                let mut finfo: pg_sys::FmgrInfo = std::mem::zeroed();
+                pg_sys::fmgr_info(func, &mut finfo);
+                Some((finfo, ioparam, att.atttypmod))
+            };
+            plans.push(AttrPlan {
+                index: i,
+                column,
+                typid,
+                input,
+            });
+        }
+        (plans, natts)
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn begin_foreign_scan(
+    node: *mut pg_sys::ForeignScanState,
+    eflags: std::ffi::c_int,
+) {
+    unsafe {
+        let plan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+        let data = PlanData::decode((*plan).fdw_private);
+        let rel = (*node).ss.ss_currentRelation;
+        let ftable_oid = (*rel).rd_id;
+        let server = super::ServerConfig::for_table(ftable_oid).unwrap_or_else(|e| e.report());
+        if data.entity == Entity::Quotations {
+            FdwError::InsertOnly.report();
+        }
+        let (attrs, natts) = attr_plans(rel, data.entity, &data.needed);
+        let exprs = pg_sys::ExecInitExprList((*plan).fdw_exprs, node as *mut pg_sys::PlanState);
+        let qual_exprs = PgList::<pg_sys::ExprState>::from_pg(exprs)
+            .iter_ptr()
+            .collect();
+        let explain_only = eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as std::ffi::c_int != 0;
+        if !explain_only {
+            // SECURITY: the tenant check runs for every execution, cached plan or not.
+            server.check_tenant().unwrap_or_else(|e| e.report());
+        }
+        let state = Box::new(ScanState {
+            entity: data.entity,
+            server,
+            attrs,
+            natts,
+            quals: data.quals,
+            qual_exprs,
+            items: None,
+            mapping_errors: 0,
+            first_mapping_error: None,
+            subxact: pg_sys::GetCurrentSubTransactionId(),
+        });
+        let key = &*state as *const ScanState as usize;
+        LIVE.with_borrow_mut(|live| live.insert(key, state));
+        (*node).fdw_state = key as *mut std::ffi::c_void;
+    }
+}
+
+unsafe fn with_state<R>(
+    node: *mut pg_sys::ForeignScanState,
+    f: impl FnOnce(&mut ScanState) -> R,
+) -> R {
+    let key = unsafe { (*node).fdw_state } as usize;
+    // Take the state out while working so a nested scan (or an error) never aliases it.
+    let state = LIVE.with_borrow_mut(|live| live.remove(&key));
+    let Some(mut state) = state else {
+        FdwError::Internal("scan state is gone (was the transaction aborted?)").report()
+    };
+    let out = f(&mut state);
+    LIVE.with_borrow_mut(|live| live.insert(key, state));
+    out
+}
+
+/// The pushed-down values, evaluated now (parameters and stable expressions included).
+unsafe fn evaluate_quals(node: *mut pg_sys::ForeignScanState, state: &ScanState) -> Vec<Pushed> {
+    unsafe {
+        let econtext = (*node).ss.ps.ps_ExprContext;
+        let mut out: Vec<Pushed> = Vec::new();
+        for ((index, is_array), es) in state.quals.iter().zip(&state.qual_exprs) {
+            let mut isnull = false;
+            let datum = match (**es).evalfunc {
+                Some(f) => f(*es, econtext, &mut isnull),
+                None => continue,
+            };
+            let values: Vec<String> = if *is_array {
+                Vec::<Option<String>>::from_datum(datum, isnull)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            } else {
+                String::from_datum(datum, isnull).into_iter().collect()
+            };
+            let (column, key) = state.entity.pushable()[*index];
+            // Several quals on one column intersect locally; sending the union is always correct.
+            match out.iter_mut().find(|p| p.column == column) {
+                Some(p) => p.values.extend(values),
+                None => out.push(Pushed {
+                    column,
+                    key,
+                    values,
+                    constrained: true,
+                }),
+            }
+        }
+        out
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn iterate_foreign_scan(
+    node: *mut pg_sys::ForeignScanState,
+) -> *mut pg_sys::TupleTableSlot {
+    unsafe {
+        let slot = (*node).ss.ss_ScanTupleSlot;
+        if let Some(clear) = (*(*slot).tts_ops).clear {
+            clear(slot);
+        }
+        let item = with_state(node, |state| {
+            if state.items.is_none() {
+                let pushed = evaluate_quals(node, state);
+                let items =
+                    fetch(state.entity, &state.server, &pushed).unwrap_or_else(|e| e.report());
+                state.items = Some(items.into_iter());
+            }
+            state.items.as_mut().and_then(Iterator::next)
+        });
+        let Some(item) = item else {
+            with_state(node, warn_mapping_errors);
+            return slot;
+        };
+        with_state(node, |state| fill_slot(state, slot, &item));
+        pg_sys::ExecStoreVirtualTuple(slot);
+        slot
+    }
+}
+
+fn warn_mapping_errors(state: &mut ScanState) {
+    if state.mapping_errors > 0 {
+        pgrx::warning!(
+            "easycars: {} value(s) of {} could not be read and were returned as NULL; first: {}",
+            state.mapping_errors,
+            state.entity.name(),
+            state.first_mapping_error.take().unwrap_or_default()
+        );
+        state.mapping_errors = 0;
+    }
+}
+
+unsafe fn fill_slot(
+    state: &mut ScanState,
+    slot: *mut pg_sys::TupleTableSlot,
+    item: &Map<String, Value>,
+) {
+    unsafe {
+        let values = std::slice::from_raw_parts_mut((*slot).tts_values, state.natts);
+        let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, state.natts);
+        nulls.fill(true);
+        for attr in state.attrs.iter_mut() {
+            match value_datum(attr, item) {
+                Ok(Some(d)) => {
+                    values[attr.index] = d;
+                    nulls[attr.index] = false;
+                }
+                Ok(None) => {}
+                Err(msg) => {
+                    state.mapping_errors += 1;
+                    state.first_mapping_error.get_or_insert(msg);
+                }
+            }
+        }
+    }
+}
+
+/// The datum of one column for one item, allocated in the per-tuple context the executor resets.
+unsafe fn value_datum(
+    attr: &mut AttrPlan,
+    item: &Map<String, Value>,
+) -> Result<Option<pg_sys::Datum>, String> {
+    let col = attr.column;
+    let typed = match col.kind {
+        Kind::Json => {
+            let text = if col.key.is_empty() {
+                serde_json::to_string(item)
+            } else {
+                match item.get(col.key) {
+                    None | Some(Value::Null) => return Ok(None),
+                    Some(v) => serde_json::to_string(v),
+                }
+            };
+            return Ok(Some(unsafe {
+                input_text(attr, &text.map_err(|e| e.to_string())?)
+            }));
+        }
+        Kind::Label(label) => match item
+            .get(col.key)
+            .and_then(Value::as_i64)
+            .and_then(|c| i32::try_from(c).ok())
+            .and_then(label)
+        {
+            Some(l) => Typed::Text(l.to_owned()),
+            None => Typed::Null,
+        },
+        Kind::SydneyTimestamp => match item
+            .get(col.key)
+            .and_then(Value::as_str)
+            .and_then(sydney_to_iso)
+        {
+            Some(iso) => return Ok(Some(unsafe { input_text(attr, &iso) })),
+            None => Typed::Null,
+        },
+        _ => map_field(&col.as_field(), item.get(col.key)).map_err(|e| e.to_string())?,
+    };
+    unsafe { typed_datum(attr, typed) }
+}
+
+unsafe fn typed_datum(attr: &mut AttrPlan, typed: Typed) -> Result<Option<pg_sys::Datum>, String> {
+    let native = attr.input.is_none();
+    Ok(match typed {
+        Typed::Null => None,
+        Typed::Text(s) if native => s.into_datum(),
+        Typed::Int(i) if native => Some(
+            i32::try_from(i)
+                .map_err(|_| format!("{} = {i} is out of range for integer", attr.column.name))?
+                .into(),
+        ),
+        Typed::Bool(b) if native => b.into_datum(),
+        Typed::TextList(v) if native && attr.typid == pg_sys::TEXTARRAYOID => v.into_datum(),
+        Typed::Text(s) | Typed::Number(s) => Some(unsafe { input_text(attr, &s) }),
+        Typed::Int(i) => Some(unsafe { input_text(attr, &i.to_string()) }),
+        Typed::Bool(b) => Some(unsafe { input_text(attr, if b { "true" } else { "false" }) }),
+        Typed::Date { year, month, day } => {
+            Some(unsafe { input_text(attr, &format!("{year:04}-{month:02}-{day:02}")) })
+        }
+        Typed::TextList(v) => {
+            let json = serde_json::to_string(&v).unwrap_or_default();
+            let literal = format!("{{{}}}", &json[1..json.len().saturating_sub(1)]);
+            Some(unsafe { input_text(attr, &literal) })
+        }
+    })
+}
+
+/// Converts text through the column type's input function (numeric, date, jsonb, ...).
+unsafe fn input_text(attr: &mut AttrPlan, text: &str) -> pg_sys::Datum {
+    unsafe {
+        if attr.input.is_none() {
+            let mut func = pg_sys::InvalidOid;
+            let mut ioparam = pg_sys::InvalidOid;
+            pg_sys::getTypeInputInfo(attr.typid, &mut func, &mut ioparam);
+            let mut finfo: pg_sys::FmgrInfo = std::mem::zeroed();
+            pg_sys::fmgr_info(func, &mut finfo);
+            attr.input = Some((finfo, ioparam, -1));
+        }
+        let Some((finfo, ioparam, typmod)) = attr.input.as_mut() else {
+            unreachable!()
+        };
+        let cstr = CString::new(text.replace('\0', "")).unwrap_or_default();
+        pg_sys::InputFunctionCall(
+            finfo,
+            cstr.as_ptr() as *mut std::ffi::c_char,
+            *ioparam,
+            *typmod,
+        )
+    }
+}
+
+/// `05/10/2025 14:03:27` (Sydney local time) as `2025-10-05 14:03:27 Australia/Sydney`.
+fn sydney_to_iso(s: &str) -> Option<String> {
+    let (date, time) = s.trim().split_once(' ')?;
+    let mut parts = date.split('/');
+    let (d, m, y) = (parts.next()?, parts.next()?, parts.next()?);
+    let all_digits = |x: &str, n: usize| x.len() == n && x.bytes().all(|b| b.is_ascii_digit());
+    if !(all_digits(d, 2) && all_digits(m, 2) && all_digits(y, 4)) || time.len() != 8 {
+        return None;
+    }
+    Some(format!("{y}-{m}-{d} {time} Australia/Sydney"))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    // Parameters may have changed: fetch again on the next row.
+    unsafe { with_state(node, |state| state.items = None) }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    unsafe {
+        let key = (*node).fdw_state as usize;
+        if key != 0 {
+            LIVE.with_borrow_mut(|live| live.remove(&key));
+            (*node).fdw_state = std::ptr::null_mut();
+        }
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn explain_foreign_scan(
+    node: *mut pg_sys::ForeignScanState,
+    es: *mut pg_sys::ExplainState,
+) {
+    unsafe {
+        let plan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+        let data = PlanData::decode((*plan).fdw_private);
+        let route = match data.entity {
+            Entity::Stock => "StockService/GetAdvertisementStocks",
+            Entity::Leads => "LeadService/GetLeadDetail (one call per lead number, concurrently)",
+            Entity::Contacts => "LeadService/SearchContacts",
+            Entity::Quotations => "LeadService/CreateQuotation (insert only)",
+        };
+        explain_text(es, "EasyCars Route", route);
+        let exprs = PgList::<pg_sys::Node>::from_pg((*plan).fdw_exprs);
+        let pushed: Vec<String> = data
+            .quals
+            .iter()
+            .enumerate()
+            .map(|(i, (index, is_array))| {
+                let (_, key) = data.entity.pushable()[*index];
+                let value = exprs
+                    .get_ptr(i)
+                    .map(|e| describe_value(e))
+                    .unwrap_or_default();
+                if *is_array {
+                    format!("{key} IN {value}")
+                } else {
+                    format!("{key} = {value}")
+                }
+            })
+            .collect();
+        explain_text(
+            es,
+            "EasyCars Pushdown",
+            &if pushed.is_empty() {
+                "none".to_owned()
+            } else {
+                pushed.join(", ")
+            },
+        );
+    }
+}
+
+unsafe fn describe_value(node: *mut pg_sys::Node) -> String {
+    unsafe {
+        let node = strip_relabel(node);
+        if pgrx::is_a(node, pg_sys::NodeTag::T_Const) {
+            let c = node as *mut pg_sys::Const;
+            if (*c).constisnull {
+                return "NULL".into();
+            }
+            let mut out = pg_sys::InvalidOid;
+            let mut varlena = false;
+            pg_sys::getTypeOutputInfo((*c).consttype, &mut out, &mut varlena);
+            let s = pg_sys::OidOutputFunctionCall(out, (*c).constvalue);
+            return format!("'{}'", CStr::from_ptr(s).to_string_lossy());
+        }
+        if pgrx::is_a(node, pg_sys::NodeTag::T_Param) {
+            return format!("${}", (*(node as *mut pg_sys::Param)).paramid);
+        }
+        "(expression evaluated at execution)".into()
+    }
+}
+
+unsafe fn explain_text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {
+    let label = CString::new(label).unwrap_or_default();
+    let value = CString::new(value).unwrap_or_default();
+    unsafe { pg_sys::ExplainPropertyText(label.as_ptr(), value.as_ptr(), es) };
+}
