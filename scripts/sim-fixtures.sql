@@ -2,15 +2,20 @@
 -- simulator's control API from SQL (superuser only: COPY FROM PROGRAM runs curl as the server).
 -- Needs the database setting easycars_test.sim_url.
 CREATE SCHEMA easycars_test;
+-- A string as one POSIX shell word: 'it'\''s'.
+CREATE FUNCTION easycars_test.sh_quote(s text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT E'\'' || replace(s, E'\'', E'\'\\\'\'') || E'\''
+$$;
+
 -- easycars_test.sim('GET', '/_sim/stats') or sim('POST', '/_sim/faults', '{...}') -> jsonb answer.
 CREATE FUNCTION easycars_test.sim(method text, path text, body jsonb DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    cmd text := format('curl -s -X %s %s', method, quote_literal(current_setting('easycars_test.sim_url') || path));
+    cmd text := format('curl -s -X %s %s', method, easycars_test.sh_quote(current_setting('easycars_test.sim_url') || path));
     answer text;
 BEGIN
     IF body IS NOT NULL THEN
-        cmd := cmd || ' -H ' || quote_literal('Content-Type: application/json') || ' --data-binary ' || quote_literal(body::text);
+        cmd := cmd || ' -H ' || easycars_test.sh_quote('Content-Type: application/json') || ' --data-binary ' || easycars_test.sh_quote(body::text);
     END IF;
     IF to_regclass('pg_temp._sim_answer') IS NULL THEN
         CREATE TEMP TABLE _sim_answer (line text);

@@ -32,6 +32,7 @@ CREATE TABLE easycars.lead (
     is_vehicle_new            boolean,
     source_page_url           varchar(400),
     last_push_error           text,
+    easycars_push_digest      text,
     created_at                timestamptz  NOT NULL DEFAULT now(),
     updated_at                timestamptz  NOT NULL DEFAULT now(),
     CONSTRAINT lead_pkey PRIMARY KEY (dealership_id, id),
@@ -70,6 +71,7 @@ COMMENT ON COLUMN easycars.lead.finance_status IS 'EasyCars FinanceStatus: Yes, 
 COMMENT ON COLUMN easycars.lead.vehicle_make IS 'Vehicle make for EasyCars when the lead has no linked vehicle.';
 COMMENT ON COLUMN easycars.lead.vehicle_type IS 'EasyCars VehicleType: Car, MotorBike, Boat, Caravan, TruckOrBus or Trailer.';
 COMMENT ON COLUMN easycars.lead.source_page_url IS 'EasyCars VehicleSourcePageURL: the page the customer enquired from.';
+COMMENT ON COLUMN easycars.lead.easycars_push_digest IS 'Digest of the fields last pushed to EasyCars; a different digest now means local changes to push.';
 COMMENT ON COLUMN easycars.lead.last_push_error IS 'Why the last push of this lead to EasyCars failed (e.g. a Code 7 validation message); NULL after a successful push.';
 
 CREATE INDEX lead_easycars_lead_idx ON easycars.lead (easycars_lead_number) WHERE easycars_lead_number IS NOT NULL;

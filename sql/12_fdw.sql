@@ -12,3 +12,5 @@ COMMENT ON FUNCTION easycars.easycars_fdw_meta() IS 'The easycars_fdw name, vers
 COMMENT ON FUNCTION easycars.fdw_insert_results() IS
     'What this session''s INSERTs into easycars foreign tables created in EasyCars, oldest first: the new LeadNumber and CustomerNo (leads) or QuoteNumber (quotations), with the ExternalID sent. Foreign-table INSERT cannot use RETURNING, so read the numbers here. Kept until easycars.clear_fdw_insert_results() or the end of the session.';
 COMMENT ON FUNCTION easycars.clear_fdw_insert_results() IS 'Forgets this session''s easycars.fdw_insert_results(); returns how many were dropped.';
+COMMENT ON FUNCTION easycars._foreign_table_ddl(text, text, text, text) IS
+    'Internal: the CREATE FOREIGN TABLE statement IMPORT FOREIGN SCHEMA would issue for an entity, under a given schema, table name and server.';

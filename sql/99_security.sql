@@ -36,6 +36,8 @@ REVOKE ALL ON SCHEMA easycars FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA easycars FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA easycars FROM PUBLIC;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA easycars FROM PUBLIC;
+REVOKE EXECUTE ON ALL PROCEDURES IN SCHEMA easycars FROM PUBLIC;
+REVOKE ALL ON SCHEMA easycars_remote FROM PUBLIC;
 GRANT USAGE ON SCHEMA easycars TO easycars_admin, easycars_sync, easycars_analyst;
 GRANT EXECUTE ON FUNCTION easycars.current_dealership_id(), easycars._is_admin()
     TO easycars_admin, easycars_sync, easycars_analyst;
@@ -54,6 +56,10 @@ GRANT EXECUTE ON FUNCTION easycars.set_credentials(integer, text, text, text, te
                           easycars.rotate_encryption_key(),
                           easycars.verify_credentials(integer)
     TO easycars_admin;
+-- Admins create easycars_fdw servers; everyone may read their own session's insert results.
+GRANT USAGE ON FOREIGN DATA WRAPPER easycars_fdw TO easycars_admin;
+GRANT EXECUTE ON FUNCTION easycars.fdw_insert_results(), easycars.clear_fdw_insert_results(), easycars.easycars_fdw_meta()
+    TO easycars_admin, easycars_sync, easycars_analyst;
 GRANT EXECUTE ON FUNCTION easycars.cleanup_preview_cache(),
                           easycars.archive_sync_logs(interval, interval),
                           easycars.maintain_partitions(integer, interval, timestamptz)
@@ -76,6 +82,24 @@ GRANT SELECT (id, dealership_id, environment, is_active, yard_code, base_url, ac
               created_at, updated_at, last_synced_at),
       UPDATE (last_synced_at)
     ON easycars.credentials TO easycars_sync;
+
+-- Syncs: run by easycars_sync (and admins); their helpers run with the caller's rights.
+GRANT USAGE ON SCHEMA easycars_remote TO easycars_admin, easycars_sync;
+GRANT EXECUTE ON FUNCTION easycars.sync_stock(integer, boolean), easycars.push_leads(integer, boolean),
+                          easycars.sync_leads(integer, boolean), easycars.preview_stock_sync(integer, interval),
+                          easycars._ensure_remote(integer),
+                          easycars._begin_run(integer, text, text, easycars.sync_entity, boolean, jsonb),
+                          easycars._finish_run(easycars.sync_log, easycars.sync_entity, text, integer, integer, integer, integer, integer, integer, jsonb, text, text),
+                          easycars._report(easycars.sync_log, text), easycars._stock_feed_sql(integer),
+                          easycars._push_lead(integer, bigint), easycars._leads_to_push(integer),
+                          easycars._enum_code(text, text), easycars._lead_status_code(text), easycars._lead_push_digest(easycars.lead),
+                          easycars._foreign_table_ddl(text, text, text, text)
+    TO easycars_admin, easycars_sync;
+GRANT EXECUTE ON PROCEDURE easycars.run_due_syncs(text) TO easycars_admin, easycars_sync;
+GRANT EXECUTE ON FUNCTION easycars.schedule_syncs(text, text), easycars.unschedule_syncs() TO easycars_admin;
+REVOKE ALL ON easycars.recent_failed_syncs, easycars.sync_performance_7d, easycars.running_syncs FROM easycars_admin;
+GRANT SELECT ON easycars.recent_failed_syncs, easycars.sync_performance_7d, easycars.running_syncs
+    TO easycars_admin, easycars_sync, easycars_analyst;
 
 -- pg_dump keeps the data of these tables (their definitions come with CREATE EXTENSION).
 SELECT pg_catalog.pg_extension_config_dump('easycars.dealership', '');

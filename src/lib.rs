@@ -91,8 +91,14 @@ extension_sql_file!(
         easycars_fdw_validator,
         easycars_fdw_meta,
         fdw_insert_results,
-        clear_fdw_insert_results
+        clear_fdw_insert_results,
+        _foreign_table_ddl
     ]
+);
+extension_sql_file!(
+    "../sql/13_sync.sql",
+    name = "sync",
+    requires = ["fdw", _foreign_table_ddl]
 );
 extension_sql_file!("../sql/99_security.sql", name = "security", finalize);
 

@@ -308,7 +308,18 @@ pub async fn stock(
                             format!("StockNumber {sn:?} is empty or already exists"),
                         );
                     }
-                    ov.removed.remove(&sn);
+                    if ov.removed.remove(&sn) && ctx.find(&ov, &sn).is_some() {
+                        // A removed vehicle that comes back is revived with the given fields,
+                        // not added as a twin of its old self.
+                        let mut fields = given.clone();
+                        if let Some(y) = &yard {
+                            fields.push(("YardCode".into(), json!(y.code)));
+                            fields.push(("YardName".into(), json!(y.name)));
+                        }
+                        ov.changed.insert(sn.clone(), fields);
+                        added.push(sn);
+                        continue;
+                    }
                     ov.added.push(Entry::Custom(Arc::new(pairs)));
                     added.push(sn);
                 }

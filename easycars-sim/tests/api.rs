@@ -719,6 +719,19 @@ async fn stock_mutations_are_visible_on_the_next_call() {
             .unwrap()
     );
 
+    // A removed vehicle added back (as a sync test does) returns once, with the given fields.
+    let mut back = before[1].clone();
+    back.insert("Price".into(), json!(4321));
+    sim.ctl_post(&format!("/_sim/stock/{acct}/add"), json!({"items": [back]}))
+        .await;
+    let revived = sim.stocks(0, &tok, None).await.stock_list;
+    assert_eq!(revived.iter().filter(|i| sn(i) == second).count(), 1);
+    assert_eq!(revived.len(), 13);
+    assert_eq!(
+        revived.iter().find(|i| sn(i) == second).unwrap()["Price"],
+        4321
+    );
+
     // Reset restores the generated list.
     sim.ctl_post("/_sim/reset", json!({})).await;
     let again = sim.stocks(0, &tok, None).await.stock_list;

@@ -87,6 +87,11 @@ impl Entity {
 
     /// `CREATE FOREIGN TABLE` for this entity, as `IMPORT FOREIGN SCHEMA` issues it.
     pub fn create_statement(self, schema: &str, server: &str) -> String {
+        self.create_statement_named(schema, self.name(), server)
+    }
+
+    /// The same under another table name.
+    pub fn create_statement_named(self, schema: &str, table: &str, server: &str) -> String {
         let cols = self
             .columns()
             .iter()
@@ -100,7 +105,7 @@ impl Entity {
         format!(
             "CREATE FOREIGN TABLE {}.{} (\n{cols}\n) SERVER {} OPTIONS ({})",
             quote_ident(schema),
-            quote_ident(self.name()),
+            quote_ident(table),
             quote_ident(server),
             options.join(", ")
         )

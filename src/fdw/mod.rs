@@ -482,3 +482,19 @@ pub fn register_cleanup() {
         pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
     }
 }
+
+/// `CREATE FOREIGN TABLE` text for one entity, as `IMPORT FOREIGN SCHEMA` would write it, under
+/// another name; the sync functions use it for their internal per-dealership tables.
+#[pg_extern(immutable, parallel_safe)]
+fn _foreign_table_ddl(
+    entity: &str,
+    table_schema: &str,
+    table_name: &str,
+    server: &str,
+) -> Result<String, ErrorReport> {
+    let entity = Entity::from_name(entity).ok_or_else(|| FdwError::InvalidOption {
+        name: "entity",
+        reason: "expected stock, leads, contacts or quotations".into(),
+    })?;
+    Ok(entity.create_statement_named(table_schema, table_name, server))
+}

@@ -1,0 +1,177 @@
+-- Syncs as SQL against the real simulator: stock in (create, update, unchanged, removed, back),
+-- manual vehicles kept, failures leave data untouched, leads pushed and refreshed, previews, RLS.
+BEGIN;
+SELECT plan(50);
+\ir _fixtures.psql
+
+SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
+INSERT INTO easycars.dealership (id, name) SELECT n, name FROM easycars_test.sim_dealer;
+SELECT easycars.set_credentials(n, client_id, client_secret, account_number, account_secret, 'Test', NULL,
+                                current_setting('easycars_test.sim_url') || '/TestECService')
+FROM easycars_test.sim_dealer \g /dev/null
+CREATE TEMP TABLE d1 AS SELECT * FROM easycars_test.sim_dealer WHERE n = 1;
+GRANT SELECT ON d1 TO PUBLIC;
+SET client_min_messages = warning;
+CREATE FUNCTION pg_temp.counts(log_id bigint) RETURNS int[] LANGUAGE sql AS $$
+    SELECT ARRAY[l.records_created, l.records_updated, l.records_unchanged, l.records_removed, l.records_failed]
+    FROM easycars.sync_log l WHERE l.id = log_id $$;
+CREATE FUNCTION pg_temp.writes() RETURNS bigint LANGUAGE sql AS $$
+    SELECT n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables WHERE relid = 'easycars.vehicle'::regclass $$;
+CREATE FUNCTION pg_temp.vehicles_digest(d int) RETURNS text LANGUAGE sql AS $$
+    SELECT md5(coalesce(string_agg(v::text, '|' ORDER BY id), '')) FROM easycars.vehicle v WHERE dealership_id = d $$;
+
+-- A manual vehicle that shares a VIN with the feed, and one with the same stock number.
+CREATE TEMP TABLE first_item AS SELECT easycars_test.sim('GET', format('/_sim/stock/%s/U00001', (SELECT account_number FROM d1))) AS item;
+INSERT INTO easycars.vehicle (dealership_id, make, model, year, title, data_source, easycars_vin, price)
+SELECT 1, 'HAND', 'ENTERED', 2020, 'Manual vehicle', 'Manual', upper(item->>'VIN'), 1 FROM first_item WHERE item->>'VIN' ~ '^[A-HJ-NPR-Z0-9]{1,17}$';
+INSERT INTO easycars.vehicle (dealership_id, make, model, year, title, data_source, easycars_stock_number, price)
+VALUES (1, 'IMPORTED', 'CAR', 2019, 'Imported vehicle', 'Import', 'U00002', 2);
+CREATE TEMP TABLE manual_before AS SELECT id, make, price, updated_at FROM easycars.vehicle WHERE data_source <> 'EasyCars';
+-- Dealership 2 has a vehicle the syncs of dealership 1 must never touch.
+INSERT INTO easycars.vehicle (dealership_id, make, model, year, title, data_source, easycars_stock_number)
+VALUES (2, 'OTHER', 'TENANT', 2021, 'Other tenant', 'EasyCars', 'U00001');
+CREATE TEMP TABLE other_before AS SELECT pg_temp.vehicles_digest(2) AS digest;
+
+-- First sync: everything created (but the two manual ones).
+CREATE TEMP TABLE s1 AS SELECT * FROM easycars.sync_stock(1);
+SELECT is((SELECT status FROM s1)::text, 'Success', 'the first sync succeeds');
+SELECT is((SELECT records_created FROM s1), (SELECT vehicle_count FROM d1) - (SELECT count(*)::int FROM manual_before),
+          'every feed vehicle is created except those that are Manual or Import here');
+SELECT is((SELECT (response_summary->>'skipped_manual')::int FROM s1), (SELECT count(*)::int FROM manual_before), 'the skipped manual vehicles are reported');
+SELECT results_eq('SELECT id, make, price, updated_at FROM easycars.vehicle WHERE data_source <> ''EasyCars'' AND dealership_id = 1 ORDER BY id',
+                  'SELECT * FROM manual_before ORDER BY id', 'Manual and Import vehicles are untouched');
+SELECT is(pg_temp.vehicles_digest(2), (SELECT digest FROM other_before), 'dealership 2''s vehicles are untouched');
+SELECT ok((SELECT bool_and(data_source = 'EasyCars' AND last_synced_from_easycars IS NOT NULL AND easycars_raw_data ? 'StockNumber')
+           FROM easycars.vehicle WHERE dealership_id = 1 AND data_source = 'EasyCars'), 'synced vehicles carry their source, time and raw item');
+
+-- Mapping, checked against the raw item of every vehicle.
+SELECT ok((SELECT bool_and(
+              year = (easycars_raw_data->>'YearGroup')::int
+          AND price IS NOT DISTINCT FROM (easycars_raw_data->>'Price')::numeric
+          AND exterior_color IS NOT DISTINCT FROM nullif(easycars_raw_data->>'Colour', '')
+          AND interior_color IS NOT DISTINCT FROM nullif(easycars_raw_data->>'InteriorColor', '')
+          AND body IS NOT DISTINCT FROM nullif(easycars_raw_data->>'Body', '')
+          AND fuel_type IS NOT DISTINCT FROM nullif(easycars_raw_data->>'FuelType', '')
+          AND gear_type IS NOT DISTINCT FROM nullif(easycars_raw_data->>'GearType', '')
+          AND door_count IS NOT DISTINCT FROM (easycars_raw_data->>'DoorNum')::int
+          AND stock_status IS NOT DISTINCT FROM nullif(easycars_raw_data->>'StockStatus', '')
+          AND condition = CASE WHEN (easycars_raw_data->>'IsDemo')::boolean THEN 'demo' WHEN (easycars_raw_data->>'IsUsed')::boolean THEN 'used' ELSE 'new' END
+          AND badge IS NOT DISTINCT FROM nullif(btrim(easycars_raw_data->>'Badge'), '')
+          AND images = coalesce((SELECT jsonb_agg(btrim(u)) FROM unnest(string_to_array(nullif(easycars_raw_data->>'ImageURLs', ''), ',')) u WHERE btrim(u) <> ''), '[]')
+          AND features = coalesce((SELECT jsonb_agg(btrim(f)) FROM unnest(string_to_array(nullif(concat_ws(',', nullif(easycars_raw_data->>'StandardFeatures', ''), nullif(easycars_raw_data->>'OptionalFeatures', '')), ''), ',')) f WHERE btrim(f) <> ''), '[]'))
+          FROM easycars.vehicle WHERE dealership_id = 1 AND data_source = 'EasyCars'),
+          'colours, body, fuel, gear, doors, stock status, condition, badge, images and features map from the right EasyCars fields');
+
+-- A second identical sync writes nothing at all.
+CREATE TEMP TABLE w0 AS SELECT pg_temp.writes() AS n;
+CREATE TEMP TABLE s2 AS SELECT * FROM easycars.sync_stock(1);
+SELECT is(pg_temp.counts((SELECT id FROM s2)), ARRAY[0, 0, (SELECT records_created FROM s1), 0, 0], 'a second sync finds everything unchanged');
+SELECT is(pg_temp.writes() - (SELECT n FROM w0), 0::bigint, 'and writes no tuple (no dead rows, no updated_at bump)');
+
+-- EasyCars changes between syncs: one added, one changed, one removed.
+CREATE TEMP TABLE gone AS SELECT easycars_raw_data AS item, easycars_stock_number AS sn FROM easycars.vehicle
+                          WHERE dealership_id = 1 AND data_source = 'EasyCars' ORDER BY easycars_stock_number DESC LIMIT 1;
+CREATE TEMP TABLE changed AS SELECT easycars_stock_number AS sn FROM easycars.vehicle
+                             WHERE dealership_id = 1 AND data_source = 'EasyCars' ORDER BY easycars_stock_number DESC OFFSET 1 LIMIT 1;
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/add', (SELECT account_number FROM d1)), '{"count": 1}') \g /dev/null
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/change', (SELECT account_number FROM d1)),
+                         jsonb_build_object('stock_number', (SELECT sn FROM changed), 'fields', jsonb_build_object('Price', 12345, 'InteriorColor', 'Tan'))) \g /dev/null
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/remove', (SELECT account_number FROM d1)), jsonb_build_object('stock_numbers', jsonb_build_array((SELECT sn FROM gone)))) \g /dev/null
+CREATE TEMP TABLE s3 AS SELECT * FROM easycars.sync_stock(1);
+SELECT is(pg_temp.counts((SELECT id FROM s3)), ARRAY[1, 1, (SELECT records_created FROM s1) - 2, 1, 0], 'added, changed and removed show up as created, updated and removed');
+SELECT results_eq(format('SELECT price, interior_color::text FROM easycars.vehicle WHERE dealership_id = 1 AND easycars_stock_number = %L', (SELECT sn FROM changed)),
+                  $$VALUES (12345.00::numeric(12,2), 'Tan')$$, 'the changed vehicle has the new price and interior colour');
+SELECT results_eq(format('SELECT status::text, removed_from_easycars_at IS NOT NULL FROM easycars.vehicle WHERE dealership_id = 1 AND easycars_stock_number = %L', (SELECT sn FROM gone)),
+                  $$VALUES ('removed', true)$$, 'a vanished vehicle is kept, marked removed with a time');
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/add', (SELECT account_number FROM d1)), jsonb_build_object('items', jsonb_build_array((SELECT item FROM gone)))) \g /dev/null
+CREATE TEMP TABLE s4 AS SELECT * FROM easycars.sync_stock(1);
+SELECT results_eq(format('SELECT status::text, removed_from_easycars_at IS NULL FROM easycars.vehicle WHERE dealership_id = 1 AND easycars_stock_number = %L', (SELECT sn FROM gone)),
+                  $$VALUES ('active', true)$$, 'it comes back when it reappears');
+SELECT is((SELECT records_updated FROM s4), 1, 'only the returning vehicle is written');
+
+-- A failing API leaves the data exactly as it was and a Failed log.
+CREATE TEMP TABLE before_fail AS SELECT pg_temp.vehicles_digest(1) AS digest;
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/remove', (SELECT account_number FROM d1)), jsonb_build_object('stock_numbers', jsonb_build_array('U00003'))) \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/faults', '{"route": "GetAdvertisementStocks", "kind": "http_status", "status": 500, "times": 20}') \g /dev/null
+CREATE TEMP TABLE s5 AS SELECT * FROM easycars.sync_stock(1);
+SELECT easycars_test.sim('DELETE', '/_sim/faults') \g /dev/null
+SELECT is((SELECT status FROM s5)::text, 'Failed', 'a 500 from EasyCars gives a Failed run');
+SELECT matches((SELECT error_message FROM s5), '500', 'whose error message says what happened');
+SELECT is(pg_temp.vehicles_digest(1), (SELECT digest FROM before_fail), 'and leaves every vehicle exactly as before (nothing marked removed)');
+SELECT is((SELECT status FROM easycars.sync_log WHERE dealership_id = 1 AND id = (SELECT id FROM s5))::text, 'Failed', 'the Failed log row is stored');
+SELECT isnt((SELECT last_error FROM easycars.sync_state WHERE dealership_id = 1 AND entity_type = 'stock'), NULL, 'sync_state records the last error');
+SELECT is((SELECT count(*)::int FROM easycars.recent_failed_syncs WHERE sync_log_id = (SELECT id FROM s5)), 1, 'recent_failed_syncs shows it');
+CREATE TEMP TABLE s6 AS SELECT * FROM easycars.sync_stock(1);
+SELECT is((SELECT records_removed FROM s6), 1, 'the next complete feed marks the vehicle removed');
+SELECT is((SELECT last_error FROM easycars.sync_state WHERE dealership_id = 1 AND entity_type = 'stock'), NULL, 'and a success clears the last error');
+
+-- The log, progress, activity and state of a run.
+SELECT ok((SELECT bool_and(completed_at >= started_at AND request_payload IS NOT NULL AND response_summary IS NOT NULL) FROM easycars.sync_log WHERE dealership_id = 1),
+          'every run has timing, its request and a response summary');
+SELECT results_eq(format('SELECT total_items, processed_count, completed_at IS NOT NULL FROM easycars.sync_progress WHERE dealership_id = 1 AND sync_id = %L', (SELECT id FROM s6)::text),
+                  format('VALUES (%s, %s, true)', (SELECT records_processed FROM s6), (SELECT records_processed FROM s6)), 'sync_progress shows the completed run');
+SELECT is((SELECT array_agg(action::text ORDER BY created_at, action) FROM easycars.sync_activity_log WHERE dealership_id = 1 AND sync_id = (SELECT id FROM s6)::text),
+          ARRAY['sync_start', 'sync_complete'], 'the activity log has its start and completion');
+SELECT isnt((SELECT last_synced_at FROM easycars.credentials WHERE dealership_id = 1), NULL, 'credentials.last_synced_at is stamped');
+SELECT ok((SELECT sum(total_syncs) >= 6 FROM easycars.sync_performance_7d WHERE sync_type = 'Stock'), 'sync_performance_7d counts the runs');
+
+-- Preview: the delta, cached, without touching vehicles.
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/add', (SELECT account_number FROM d1)), '{"count": 2}') \g /dev/null
+CREATE TEMP TABLE before_preview AS SELECT pg_temp.vehicles_digest(1) AS digest;
+CREATE TEMP TABLE p AS SELECT easycars.preview_stock_sync(1) AS delta;
+SELECT is((SELECT delta->'counts' FROM p), '{"create": 2, "update": 0, "remove": 0}'::jsonb, 'the preview shows two vehicles to create');
+SELECT is(pg_temp.vehicles_digest(1), (SELECT digest FROM before_preview), 'a preview changes no vehicle');
+SELECT is((SELECT delta_json FROM easycars.sync_preview_cache WHERE dealership_id = 1 AND cache_key = 'preview_stock_sync' AND expires_at > now()),
+          (SELECT delta FROM p), 'the preview is cached with a TTL');
+
+-- Tenant rule for syncs.
+SET LOCAL ROLE ec_sync;
+SET LOCAL app.current_dealership_id = '2';
+SELECT throws_ok('SELECT easycars.sync_stock(1)', '42501', NULL, 'a session acting for dealership 2 cannot sync dealership 1');
+SET LOCAL app.current_dealership_id = '1';
+SELECT is((easycars.sync_stock(1)).status::text, 'Success', 'the sync role acting for dealership 1 syncs it');
+RESET ROLE;
+SELECT is(pg_temp.vehicles_digest(2), (SELECT digest FROM other_before), 'dealership 2''s vehicles are still untouched');
+
+-- Leads out: created in EasyCars with their numbers stored; failures recorded; then updates.
+INSERT INTO easycars.lead (dealership_id, vehicle_id, name, email, mobile, message, rating, vehicle_interest_type, data_source)
+SELECT 1, id, 'Web Buyer', 'web.buyer@example.com', '0400000001', 'Is it available?', 'Warm', 'TestDrive', 'WebForm'
+FROM easycars.vehicle WHERE dealership_id = 1 AND data_source = 'EasyCars' AND status = 'active' ORDER BY id LIMIT 1;
+INSERT INTO easycars.lead (dealership_id, name, email, message, data_source)
+VALUES (1, 'No Vehicle', 'nov@example.com', 'Just browsing', 'Manual');
+CREATE TEMP TABLE pl AS SELECT * FROM easycars.push_leads(1);
+SELECT is((SELECT status FROM pl)::text, 'Warning', 'one lead failing makes the push a Warning');
+SELECT is(ARRAY[(SELECT records_created FROM pl), (SELECT records_failed FROM pl)], ARRAY[1, 1], 'one lead created, one failed');
+SELECT ok((SELECT easycars_lead_number ~ '^[0-9]{6}$' AND easycars_customer_no ~ '^[0-9]{5}$' AND last_synced_to_easycars IS NOT NULL
+           FROM easycars.lead WHERE dealership_id = 1 AND email = 'web.buyer@example.com'), 'the created lead stores its LeadNumber and CustomerNo');
+SELECT matches((SELECT last_push_error FROM easycars.lead WHERE dealership_id = 1 AND email = 'nov@example.com'), 'vehicle', 'the failed lead records why');
+SELECT is((SELECT body->'LeadCustomer'->>'Name' FROM (SELECT easycars_test.sim('GET', '/_sim/stats') #> '{routes,CreateLead,last_requests,-1,body}' AS body) b),
+          'Web Buyer', 'CreateLead got the nested LeadCustomer');
+SELECT is((easycars_test.sim('GET', '/_sim/leads') #>> ARRAY['external_ids', (SELECT id::text FROM easycars.lead WHERE dealership_id = 1 AND email = 'web.buyer@example.com'), 'created'])::int, 1,
+          'EasyCars holds exactly one lead for the local lead (ExternalID = local id)');
+CREATE TEMP TABLE pl2 AS SELECT * FROM easycars.push_leads(1);
+SELECT is((SELECT records_created FROM pl2), 0, 'pushing again creates nothing twice');
+UPDATE easycars.lead SET rating = 'Hot', status = 'in_progress' WHERE dealership_id = 1 AND email = 'web.buyer@example.com';
+CREATE TEMP TABLE pl3 AS SELECT * FROM easycars.push_leads(1);
+SELECT is((SELECT records_updated FROM pl3), 1, 'a local change is pushed with UpdateLead');
+SELECT results_eq($$SELECT (body->>'Rating')::int, (body->>'LeadStatus')::int FROM (SELECT easycars_test.sim('GET', '/_sim/stats') #> '{routes,UpdateLead,last_requests,-1,body}' AS body) b$$,
+                  'VALUES (3, 30)', 'with the documented codes (Hot = 3, In Progress = 30)');
+
+-- Leads in: refreshed from GetLeadDetail.
+CREATE TEMP TABLE sl AS SELECT * FROM easycars.sync_leads(1);
+SELECT is((SELECT status FROM sl)::text, 'Success', 'the lead refresh succeeds');
+SELECT ok((SELECT easycars_raw_data->>'LeadNumber' = easycars_lead_number AND last_synced_from_easycars IS NOT NULL
+           FROM easycars.lead WHERE dealership_id = 1 AND email = 'web.buyer@example.com'), 'the lead holds EasyCars'' detail as raw data');
+CREATE TEMP TABLE sl2 AS SELECT * FROM easycars.sync_leads(1);
+SELECT is(pg_temp.counts((SELECT id FROM sl2)), ARRAY[0, 0, 1, 0, 0], 'a second refresh changes nothing');
+
+-- Scheduling with pg_cron (the jobs vanish with this test's rollback).
+SELECT is((SELECT array_agg(job_name ORDER BY job_name) FROM easycars.schedule_syncs()), ARRAY['easycars-leads', 'easycars-stock'], 'schedule_syncs creates two named jobs');
+SELECT results_eq($$SELECT schedule, command FROM cron.job WHERE jobname = 'easycars-stock'$$,
+                  $$VALUES ('*/15 * * * *'::text, 'CALL easycars.run_due_syncs(''stock'')'::text)$$, 'the stock job CALLs run_due_syncs');
+SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs('*/5 * * * *')), 2, 'scheduling again replaces the jobs');
+SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname LIKE 'easycars-%'), 2, 'no duplicate jobs');
+SELECT is(easycars.unschedule_syncs(), 2, 'unschedule_syncs removes both');
+
+SELECT * FROM finish();
+ROLLBACK;
