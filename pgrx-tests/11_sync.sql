@@ -1,7 +1,7 @@
 -- Syncs as SQL against the real simulator: stock in (create, update, unchanged, removed, back),
 -- manual vehicles kept, failures leave data untouched, leads pushed and refreshed, previews, RLS.
 BEGIN;
-SELECT plan(50);
+SELECT plan(51);
 \ir _fixtures.psql
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
@@ -114,6 +114,11 @@ SELECT is((SELECT array_agg(action::text ORDER BY created_at, action) FROM easyc
           ARRAY['sync_start', 'sync_complete'], 'the activity log has its start and completion');
 SELECT isnt((SELECT last_synced_at FROM easycars.credentials WHERE dealership_id = 1), NULL, 'credentials.last_synced_at is stamped');
 SELECT ok((SELECT sum(total_syncs) >= 6 FROM easycars.sync_performance_7d WHERE sync_type = 'Stock'), 'sync_performance_7d counts the runs');
+
+-- The sync's plans are cached by PL/pgSQL: calling it in a loop must keep working.
+SELECT lives_ok($q$DO $do$ BEGIN FOR i IN 1..3 LOOP
+                     IF (easycars.sync_stock(1)).status <> 'Success' THEN RAISE EXCEPTION 'run % did not succeed', i; END IF;
+                   END LOOP; END $do$ $q$, 'sync_stock runs three times from a loop in one session');
 
 -- Preview: the delta, cached, without touching vehicles.
 SELECT easycars_test.sim('POST', format('/_sim/stock/%s/add', (SELECT account_number FROM d1)), '{"count": 2}') \g /dev/null

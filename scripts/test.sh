@@ -46,6 +46,7 @@ scripts/pg-scratch.sh psql -q <<SQL
 CREATE EXTENSION pgtap;
 CREATE EXTENSION pg_cron;
 CREATE EXTENSION pg_stat_statements;
+CREATE EXTENSION dblink;
 CREATE EXTENSION easycars;
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.sim_url = '$EASYCARS_SIM_URL';
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.server_log = '$(scripts/pg-scratch.sh log)';

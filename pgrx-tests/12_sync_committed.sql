@@ -1,0 +1,73 @@
+-- Syncs that need committed data and other sessions: overlapping runs in two real connections,
+-- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
+-- Runs outside a transaction; cleans up after itself.
+SET client_min_messages = warning;
+SELECT plan(13);
+
+SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
+INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
+SELECT easycars.set_credentials(301, client_id, client_secret, account_number, account_secret, 'Test', NULL,
+                                current_setting('easycars_test.sim_url') || '/TestECService')
+FROM easycars_test.sim_dealer WHERE n = 1 \g /dev/null
+-- Dealership 302 points at a port where nothing listens: its syncs fail, and must fail alone.
+SELECT easycars.set_credentials(302, client_id, client_secret, account_number, account_secret, 'Test', NULL, 'http://127.0.0.1:9/TestECService')
+FROM easycars_test.sim_dealer WHERE n = 2 \g /dev/null
+CREATE FUNCTION pg_temp.wait_for(q text, seconds int) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE ok boolean;
+BEGIN
+    FOR i IN 1 .. seconds * 10 LOOP
+        EXECUTE q INTO ok;
+        IF ok THEN RETURN true; END IF;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+    RETURN false;
+END $$;
+
+-- Two real connections, one dealership: one runs, the other is skipped at once.
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 1500}') \g /dev/null
+SELECT dblink_connect('other', format('host=127.0.0.1 port=%s dbname=%s user=postgres', current_setting('port'), current_database())) \g /dev/null
+SELECT dblink_send_query('other', 'SELECT status FROM easycars.sync_stock(301)') \g /dev/null
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 301 AND granted AND pid <> pg_backend_pid())$$, 20),
+          'the other connection holds the stock sync lock of dealership 301');
+SELECT is((SELECT status FROM easycars.sync_stock(301))::text, 'Skipped', 'an overlapping run returns at once as Skipped');
+SELECT is((SELECT status FROM dblink_get_result('other') AS t(status text)), 'Success', 'and the first run completes');
+SELECT is((SELECT array_agg(status::text ORDER BY status) FROM easycars.sync_log WHERE dealership_id = 301 AND sync_type = 'Stock'),
+          ARRAY['Skipped', 'Success'], 'both are logged: one Success, one Skipped');
+SELECT * FROM dblink_get_result('other') AS t(status text) \g /dev/null
+SELECT dblink_send_query('other', 'SELECT status FROM easycars.sync_stock(301)') \g /dev/null
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 301 AND granted AND pid <> pg_backend_pid())$$, 20),
+          'a second overlapping run starts');
+SELECT is((SELECT status FROM easycars.sync_stock(301, wait => true))::text, 'Success', 'with wait => true the second run waits, then runs');
+SELECT is((SELECT status FROM dblink_get_result('other') AS t(status text)), 'Success', 'after the first');
+SELECT dblink_disconnect('other') \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 0}') \g /dev/null
+
+-- run_due_syncs: every active dealership in turn, each in its own transaction.
+INSERT INTO easycars.lead (dealership_id, name, email, message, vehicle_make, vehicle_model, vehicle_year, vehicle_type, is_vehicle_new)
+VALUES (301, 'Due Buyer', 'due@example.com', 'Please call', 'Toyota', 'Corolla', 2022, 'Car', false);
+CREATE TEMP TABLE mark AS SELECT max(id) AS last_log FROM easycars.sync_log;
+CALL easycars.run_due_syncs();
+SELECT is((SELECT array_agg(sync_type || '/' || sync_direction || '/' || status ORDER BY id) FROM easycars.sync_log
+           WHERE dealership_id = 301 AND id > (SELECT last_log FROM mark)),
+          ARRAY['Stock/Inbound/Success', 'Lead/Outbound/Success', 'Lead/Inbound/Success'], 'dealership 301: stock, lead push and lead refresh succeed');
+SELECT is((SELECT array_agg(sync_type || '/' || sync_direction || '/' || status ORDER BY id) FROM easycars.sync_log
+           WHERE dealership_id = 302 AND id > (SELECT last_log FROM mark)),
+          ARRAY['Stock/Inbound/Failed', 'Lead/Outbound/Success', 'Lead/Inbound/Success'], 'dealership 302''s unreachable API fails its stock sync alone');
+SELECT ok((SELECT easycars_lead_number IS NOT NULL FROM easycars.lead WHERE dealership_id = 301 AND email = 'due@example.com'),
+          'the lead pushed by run_due_syncs kept its EasyCars number (committed per lead)');
+
+-- A pg_cron job really fires (pg_cron 1.4 schedules by the minute: this waits up to ~70 s).
+CREATE TEMP TABLE scheduled AS SELECT now() AS at, job_name FROM easycars.schedule_syncs('* * * * *', '59 23 31 12 *');
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                                            WHERE j.jobname = 'easycars-stock' AND d.status = 'succeeded' AND d.start_time >= (SELECT min(at) FROM scheduled))$$, 90),
+          'the easycars-stock job ran and succeeded');
+SELECT ok(EXISTS (SELECT 1 FROM easycars.sync_log WHERE dealership_id = 301 AND sync_type = 'Stock' AND status = 'Success'
+                  AND started_at >= (SELECT min(at) FROM scheduled)), 'and left a Success log row for dealership 301');
+SELECT is(easycars.unschedule_syncs(), 2, 'the jobs are removed again');
+
+SELECT * FROM finish();
+
+-- Clean up what this file committed.
+DELETE FROM easycars.dealership WHERE id IN (301, 302);
+DROP SERVER IF EXISTS easycars_d301 CASCADE;
+DROP SERVER IF EXISTS easycars_d302 CASCADE;
