@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The easycars demo: build and install the extension into a scratch PostgreSQL 15 (pg_cron
-# preloaded), start the EasyCars simulator, create the extension, store encrypted credentials for
-# the simulated dealerships, and show what is there. `scripts/demo.sh stop` stops it all.
+# preloaded), start the EasyCars simulator, create the extension, store encrypted credentials,
+# query EasyCars live, sync stock, push and refresh leads, schedule syncs with pg_cron and watch
+# one scheduled run. `scripts/demo.sh stop` stops it all.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -36,39 +37,86 @@ echo $! >"$SIM_PID_FILE"
 for _ in $(seq 100); do grep -q '^listening on ' "$SIM_OUT" && break; sleep 0.1; done
 SIM_URL=$(sed -n 's/^listening on //p' "$SIM_OUT")
 echo "simulator: $SIM_URL"
-MANIFEST=$(curl -sf "$SIM_URL/_sim/manifest")
 
 say "CREATE EXTENSION easycars; dealerships and encrypted credentials from the simulator"
-scripts/pg-scratch.sh psql -q -v manifest="$MANIFEST" -v sim="$SIM_URL" <<'SQL'
+scripts/pg-scratch.sh psql -q -v sim="$SIM_URL" <<'SQL'
 CREATE EXTENSION pg_cron;
 CREATE EXTENSION easycars;
+ALTER DATABASE easycars_demo SET easycars_demo.sim_url = :'sim';
+SET easycars_demo.sim_url = :'sim';
+-- The simulator's manifest, read server-side (curl) so no secret appears in any SQL text.
+CREATE TEMP TABLE manifest (line text);
+DO $$ BEGIN
+    EXECUTE format('COPY manifest FROM PROGRAM %L WITH (FORMAT csv, QUOTE E''\x01'', DELIMITER E''\x02'')',
+                   'curl -s ' || current_setting('easycars_demo.sim_url') || '/_sim/manifest');
+END $$;
 CREATE TEMP TABLE dealer AS
-SELECT row_number() OVER ()::int AS id, d
-FROM jsonb_array_elements((:'manifest')::jsonb -> 'dealers') AS d;
+SELECT row_number() OVER ()::int AS id, d FROM manifest, jsonb_array_elements(line::jsonb -> 'dealers') AS d;
 INSERT INTO easycars.dealership (id, name) SELECT id, d->>'DealerName' FROM dealer;
 SELECT easycars.set_credentials(id, d->>'ClientID', d->>'ClientSecret', d->>'AccountNumber', d->>'AccountSecret',
-                                'Test', NULL, :'sim' || '/TestECService')
+                                'Test', NULL, current_setting('easycars_demo.sim_url') || '/TestECService')
 FROM dealer \g /dev/null
 \echo
-\echo 'Objects of the extension:'
-\dx+ easycars
-\echo 'What an analyst may see of credentials (easycars.credentials_safe):'
-SELECT dealership_id, d.name AS dealership, environment, account_number_masked, base_url
-FROM easycars.credentials_safe JOIN easycars.dealership d ON d.id = dealership_id ORDER BY 1;
-\echo 'Do they decrypt with the key file? (easycars.verify_credentials())'
-SELECT * FROM easycars.verify_credentials();
-\echo 'What is actually stored (ciphertext envelopes, one nonce per value):'
-SELECT dealership_id, left(client_secret_encrypted, 48) || '…' AS client_secret_encrypted FROM easycars.credentials ORDER BY 1;
-\echo 'Monthly partitions of the activity log:'
-SELECT inhrelid::regclass AS partition, pg_get_expr(c.relpartbound, c.oid) AS bounds
-FROM pg_inherits JOIN pg_class c ON c.oid = inhrelid WHERE inhparent = 'easycars.sync_activity_log'::regclass ORDER BY 1;
+\echo 'What an analyst may see of credentials (easycars.credentials_safe) -- what is stored is ciphertext:'
+SELECT c.dealership_id, d.name AS dealership, c.environment, c.account_number_masked, left(k.client_secret_encrypted, 30) || '…' AS stored_client_secret
+FROM easycars.credentials_safe c JOIN easycars.dealership d ON d.id = c.dealership_id
+JOIN easycars.credentials k USING (dealership_id) ORDER BY 1;
 SQL
 
-say "the simulator serves the documented EasyCars API"
-TOKEN=$(curl -sf -X POST "$SIM_URL/TestECService/StockService/RequestToken?ClientID=$(echo "$MANIFEST" | sed -n 's/.*"ClientID":"\([^"]*\)".*/\1/p' | head -1)&ClientSecret=$(echo "$MANIFEST" | sed -n 's/.*"ClientSecret":"\([^"]*\)".*/\1/p' | head -1)" --data '' | sed -n 's/.*"Token":"\([^"]*\)".*/\1/p')
-echo "RequestToken -> a ${#TOKEN}-character HS256 JWT"
-echo "GET $SIM_URL/_sim/stats:"
-curl -sf "$SIM_URL/_sim/stats" | head -c 300; echo
+say "an analyst queries EasyCars live through the foreign data wrapper"
+scripts/pg-scratch.sh psql -q <<'SQL'
+CREATE SERVER harbour_city FOREIGN DATA WRAPPER easycars_fdw OPTIONS (dealership_id '1');
+CREATE SCHEMA harbour_city;
+IMPORT FOREIGN SCHEMA easycars FROM SERVER harbour_city INTO harbour_city;
+\echo 'SELECT make, count(*), min(price), max(price) FROM harbour_city.stock GROUP BY make ORDER BY 2 DESC LIMIT 5;'
+SELECT make, count(*), min(price), max(price) FROM harbour_city.stock GROUP BY make ORDER BY 2 DESC LIMIT 5;
+\echo 'EXPLAIN shows what goes to EasyCars:'
+EXPLAIN (COSTS OFF) SELECT stock_number, price FROM harbour_city.stock WHERE yard_code = '200' AND price < 30000;
+SQL
+
+say "syncing stock into easycars.vehicle, pushing and refreshing leads"
+scripts/pg-scratch.sh psql -q <<'SQL'
+SET client_min_messages = warning;
+SELECT d.id AS dealership, s.status, s.records_created AS created, s.records_updated AS updated,
+       s.records_unchanged AS unchanged, s.records_removed AS removed
+FROM easycars.dealership d, LATERAL easycars.sync_stock(d.id) s ORDER BY 1;
+\echo 'A second sync finds nothing to do (and writes no tuple):'
+SELECT status, records_created, records_updated, records_unchanged FROM easycars.sync_stock(1);
+\echo 'A few synced vehicles:'
+SELECT easycars_stock_number AS stock, title, price, condition, exterior_color, jsonb_array_length(features) AS features
+FROM easycars.vehicle WHERE dealership_id = 1 ORDER BY price DESC NULLS LAST LIMIT 5;
+\echo 'Two web leads, pushed to EasyCars (CreateLead), then refreshed from it (GetLeadDetail):'
+INSERT INTO easycars.lead (dealership_id, vehicle_id, name, email, mobile, message, rating, vehicle_interest_type, data_source)
+SELECT 1, id, 'Jo Citizen', 'jo@example.com', '0400111222', 'Is it still available?', 'Warm', 'TestDrive', 'WebForm'
+FROM easycars.vehicle WHERE dealership_id = 1 ORDER BY id LIMIT 2;
+SELECT status, records_created, records_failed FROM easycars.push_leads(1);
+SELECT status, records_processed, records_updated FROM easycars.sync_leads(1);
+SELECT id, name, easycars_lead_number, easycars_customer_no, rating, last_synced_to_easycars IS NOT NULL AS pushed
+FROM easycars.lead WHERE dealership_id = 1 ORDER BY id;
+SQL
+
+say "scheduling syncs with pg_cron and waiting for one scheduled run (up to a minute)"
+scripts/pg-scratch.sh psql -q <<'SQL'
+SET client_min_messages = warning;
+SELECT job_name, schedule, command FROM easycars.schedule_syncs('* * * * *', '*/30 * * * *');
+CREATE TEMP TABLE t0 AS SELECT now() AS at;
+DO $$ BEGIN
+    FOR i IN 1 .. 90 LOOP
+        EXIT WHEN EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                          WHERE j.jobname = 'easycars-stock' AND d.status = 'succeeded' AND d.start_time >= (SELECT at FROM t0));
+        PERFORM pg_sleep(1);
+    END LOOP;
+END $$;
+SELECT j.jobname, d.status, d.start_time, d.end_time - d.start_time AS took
+FROM cron.job_run_details d JOIN cron.job j USING (jobid) ORDER BY d.start_time DESC LIMIT 1;
+\echo 'The sync log (newest first):'
+SELECT id, dealership_id AS d, sync_type, sync_direction, status, records_processed AS n, records_created AS new,
+       records_updated AS upd, records_unchanged AS same, triggered_by, completed_at - started_at AS took
+FROM easycars.sync_log ORDER BY id DESC LIMIT 10;
+\echo '7-day sync report (easycars.sync_performance_7d):'
+SELECT * FROM easycars.sync_performance_7d;
+SELECT easycars.unschedule_syncs() AS jobs_removed;
+SQL
 
 cat <<EOF2
 
