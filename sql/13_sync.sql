@@ -212,41 +212,31 @@ SELECT format($f$
            coalesce(s.is_miles, false) AS odometer_in_miles,
            nullif(s.video_link, '') AS video_url,
            -- A row EasyCars sent that cannot be a vehicle here is counted as failed, not stored.
-           (nullif(btrim(s.stock_number), '') IS NOT NULL AND length(s.stock_number) <= 100
-            AND s.year_group BETWEEN 1885 AND 2100 AND (s.price IS NULL OR s.price >= 0)) AS valid
+           coalesce(nullif(btrim(s.stock_number), '') IS NOT NULL AND length(s.stock_number) <= 100
+                    AND s.year_group BETWEEN 1885 AND 2100 AND (s.price IS NULL OR s.price >= 0), false) AS valid
     FROM easycars_remote.%I AS s
 $f$, 'stock_d' || p_dealership_id)
 $$;
 COMMENT ON FUNCTION easycars._stock_feed_sql(integer) IS
     'Internal: the SELECT that maps a dealership''s EasyCars stock feed to vehicle columns (used by sync_stock and preview_stock_sync).';
 
-CREATE FUNCTION easycars.sync_stock(dealership_id integer, wait boolean DEFAULT false)
-RETURNS easycars.sync_log
-LANGUAGE plpgsql
-AS $$
-#variable_conflict use_column
-DECLARE
-    d integer := sync_stock.dealership_id;
-    log easycars.sync_log;
-    r record;
-    msg text; state text; detail text; hint text; ctx text;
-BEGIN
-    log := easycars._begin_run(d, 'Stock', 'Inbound', 'stock', wait, jsonb_build_object('route', 'GetAdvertisementStocks'));
-    IF log.status = 'Skipped' THEN
-        RETURN log;
-    END IF;
-    BEGIN
-        PERFORM easycars._report(log, 'fetching and upserting');
-        -- One statement: one fetch, the upsert, and the removals, all from the same feed. If the
-        -- fetch fails nothing is written; vehicles are marked removed only after a complete feed.
-        EXECUTE format($q$
+-- The stock upsert statement over any feed query ($1 = dealership id); sync_stock runs it on the
+-- foreign table, the benchmark on a local staging table to measure the floor.
+CREATE FUNCTION easycars._stock_upsert_sql(p_feed text) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $fn$
+SELECT format($q$
             WITH feed AS MATERIALIZED (%s),
+            -- Manual and Import vehicles are never overwritten: not by stock number, not by VIN.
+            -- (Both lookups are hashed, so this stays linear in the size of the feed.)
+            manual AS MATERIALIZED (
+                SELECT easycars_stock_number, easycars_vin FROM easycars.vehicle
+                WHERE dealership_id = $1 AND data_source <> 'EasyCars'
+            ),
             blocked AS (
-                -- Manual and Import vehicles are never overwritten: not by stock number, not by VIN.
                 SELECT f.stock_number FROM feed f
-                WHERE EXISTS (SELECT 1 FROM easycars.vehicle v
-                              WHERE v.dealership_id = $1 AND v.data_source <> 'EasyCars'
-                                AND (v.easycars_stock_number = f.stock_number OR (f.easycars_vin IS NOT NULL AND v.easycars_vin = f.easycars_vin)))
+                WHERE f.stock_number IN (SELECT easycars_stock_number FROM manual WHERE easycars_stock_number IS NOT NULL)
+                   OR f.easycars_vin IN (SELECT easycars_vin FROM manual WHERE easycars_vin IS NOT NULL)
             ),
             upserted AS (
                 INSERT INTO easycars.vehicle AS v (
@@ -302,15 +292,40 @@ BEGIN
                    (SELECT count(*) FILTER (WHERE created) FROM upserted)::int AS created,
                    (SELECT count(*) FILTER (WHERE NOT created) FROM upserted)::int AS updated,
                    (SELECT count(*) FROM removed)::int AS removed
-        $q$, easycars._stock_feed_sql(d)) INTO r USING d;
+$q$, p_feed)
+$fn$;
+COMMENT ON FUNCTION easycars._stock_upsert_sql(text) IS
+    'Internal: the single statement of a stock sync (upsert, removals, counts) over a feed query; $1 is the dealership id.';
+
+CREATE FUNCTION easycars.sync_stock(dealership_id integer, wait boolean DEFAULT false)
+RETURNS easycars.sync_log
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    d integer := sync_stock.dealership_id;
+    log easycars.sync_log;
+    r record;
+    msg text; state text; detail text; hint text; ctx text;
+BEGIN
+    log := easycars._begin_run(d, 'Stock', 'Inbound', 'stock', wait, jsonb_build_object('route', 'GetAdvertisementStocks'));
+    IF log.status = 'Skipped' THEN
+        RETURN log;
+    END IF;
+    BEGIN
+        PERFORM easycars._report(log, 'fetching and upserting');
+        -- One statement: one fetch, the upsert, and the removals, all from the same feed. If the
+        -- fetch fails nothing is written; vehicles are marked removed only after a complete feed.
+        EXECUTE easycars._stock_upsert_sql(easycars._stock_feed_sql(d)) INTO r USING d;
 
         log := easycars._finish_run(log, 'stock', CASE WHEN r.failed > 0 THEN 'Warning' ELSE 'Success' END,
                    r.fetched, r.created, r.updated, r.fetched - r.created - r.updated - r.failed - r.blocked, r.removed, r.failed,
                    jsonb_build_object('fetched', r.fetched, 'created', r.created, 'updated', r.updated, 'removed', r.removed,
                                       'failed', r.failed, 'skipped_manual', r.blocked),
                    CASE WHEN r.failed > 0 THEN format('%s item(s) could not be stored (blank or repeated stock number, year outside 1885-2100 or negative price)', r.failed) END);
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
         -- The data changes are rolled back with this block; the log row above survives as Failed.
+        -- A cancel or statement_timeout ends the run the same way: stopped, rolled back, logged.
         GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE, detail = PG_EXCEPTION_DETAIL,
                                 hint = PG_EXCEPTION_HINT, ctx = PG_EXCEPTION_CONTEXT;
         log := easycars._finish_run(log, 'stock', 'Failed', 0, 0, 0, 0, 0, 0, jsonb_build_object('sqlstate', state), msg,
@@ -437,6 +452,7 @@ DECLARE
     n_created integer := 0; n_updated integer := 0; n_failed integer := 0;
     failures jsonb := '[]';
     msg text;
+    cancelled text;
 BEGIN
     log := easycars._begin_run(d, 'Lead', 'Outbound', 'lead', wait, jsonb_build_object('routes', ARRAY['CreateLead', 'UpdateLead']));
     IF log.status = 'Skipped' THEN
@@ -449,7 +465,12 @@ BEGIN
         BEGIN
             outcome := easycars._push_lead(d, lead_id);
             IF outcome = 'created' THEN n_created := n_created + 1; ELSE n_updated := n_updated + 1; END IF;
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN query_canceled THEN
+            -- Stop at once, but keep the numbers of the leads already created in EasyCars.
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+            cancelled := msg;
+            EXIT;
+        WHEN OTHERS THEN
             -- One lead's failure (e.g. a Code 7 validation) is recorded and does not stop the others.
             GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
             n_failed := n_failed + 1;
@@ -461,6 +482,11 @@ BEGIN
         WHERE sync_progress.dealership_id = d AND sync_id = log.id::text;
         PERFORM easycars._report(log, format('%s pushed, %s failed', n_created + n_updated, n_failed));
     END LOOP;
+    IF cancelled IS NOT NULL THEN
+        RETURN easycars._finish_run(log, 'lead', 'Failed', n_created + n_updated + n_failed, n_created, n_updated, 0, 0, n_failed,
+                   jsonb_build_object('created', n_created, 'updated', n_updated, 'failed', n_failed, 'failures', failures, 'cancelled', true),
+                   cancelled, format('stopped after %s of %s lead(s); the pushed ones keep their EasyCars numbers', n_created + n_updated + n_failed, cardinality(todo)));
+    END IF;
     RETURN easycars._finish_run(log, 'lead', CASE WHEN n_failed > 0 THEN 'Warning' ELSE 'Success' END,
                n_created + n_updated + n_failed, n_created, n_updated, 0, 0, n_failed,
                jsonb_build_object('created', n_created, 'updated', n_updated, 'failed', n_failed, 'failures', failures),
@@ -514,7 +540,7 @@ BEGIN
                    cardinality(numbers), 0, r.updated, r.fetched - r.updated, 0, cardinality(numbers) - r.fetched,
                    jsonb_build_object('requested', cardinality(numbers), 'found', r.fetched, 'updated', r.updated),
                    CASE WHEN r.fetched < cardinality(numbers) THEN format('%s lead number(s) were not found in EasyCars', cardinality(numbers) - r.fetched) END);
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
         GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
         log := easycars._finish_run(log, 'lead', 'Failed', 0, 0, 0, 0, 0, 0, jsonb_build_object('sqlstate', state), msg, 'SQLSTATE ' || state);
     END;

@@ -674,16 +674,25 @@ mod tests {
         }
     }
 
+    /// A fixed budget in the test run; longer on demand:
+    /// `EASYCARS_FUZZ_ITERATIONS=1000000 EASYCARS_FUZZ_SEED=7 cargo test -p easycars-api fuzz --release`.
     #[test]
     fn fuzz_mutations_never_panic() {
+        let iterations: u32 = std::env::var("EASYCARS_FUZZ_ITERATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000);
+        let seed: u64 = std::env::var("EASYCARS_FUZZ_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0x9E37_79B9_7F4A_7C15);
         let base = doc_item();
         let huge = json!("x".repeat(1 << 20));
         let huge_digits = json!("7".repeat(1 << 20));
         let huge_list = json!("feature,".repeat(1 << 17));
-        let mut r = Rng(0x9E37_79B9_7F4A_7C15);
-        let start = std::time::Instant::now();
+        let mut r = Rng(seed);
         let mut errors = 0usize;
-        for i in 0..10_000u32 {
+        for i in 0..iterations {
             let mut item = base.clone();
             for _ in 0..1 + r.below(6) {
                 let key = STOCK_FIELDS[r.below(72) as usize].json_key.to_string();
@@ -713,11 +722,6 @@ mod tests {
             let _ = image_urls(&item);
         }
         assert!(errors > 0);
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(30),
-            "{:?}",
-            start.elapsed()
-        );
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {

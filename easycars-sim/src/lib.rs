@@ -173,7 +173,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/_sim/fields", get(control::fields))
         .route(
             "/_sim/stock/{account}/{op}",
-            post(control::stock).get(control::stock_item),
+            post(control::stock)
+                .get(control::stock_item)
+                // Hardening tests add items with descriptions of several megabytes.
+                .layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
         )
         .fallback(api::fallback)
         .with_state(state)

@@ -207,7 +207,7 @@ impl ServerConfig {
                 .get("concurrency")
                 .map(|v| parse_int("concurrency", v, 1, 64))
                 .transpose()?
-                .unwrap_or(8),
+                .unwrap_or(16),
         })
     }
 

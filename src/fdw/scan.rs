@@ -630,9 +630,11 @@ unsafe fn value_datum(
                     Some(v) => serde_json::to_string(v),
                 }
             };
-            return Ok(Some(unsafe {
-                input_text(attr, &text.map_err(|e| e.to_string())?)
-            }));
+            // jsonb rejects \u0000 escapes; one such string must not fail the whole scan.
+            let text = text
+                .map_err(|e| e.to_string())?
+                .replace("\\u0000", "\\ufffd");
+            return Ok(Some(unsafe { input_text(attr, &text) }));
         }
         Kind::Label(label) => match item
             .get(col.key)
@@ -660,7 +662,8 @@ unsafe fn typed_datum(attr: &mut AttrPlan, typed: Typed) -> Result<Option<pg_sys
     let native = attr.input.is_none();
     Ok(match typed {
         Typed::Null => None,
-        Typed::Text(s) if native => s.into_datum(),
+        // Postgres text cannot hold NUL; EasyCars data that carries one keeps a visible marker.
+        Typed::Text(s) if native => s.replace('\0', "\u{FFFD}").into_datum(),
         Typed::Int(i) if native => Some(
             i32::try_from(i)
                 .map_err(|_| format!("{} = {i} is out of range for integer", attr.column.name))?

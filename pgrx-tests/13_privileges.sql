@@ -1,0 +1,129 @@
+-- Privilege review: every object the extension creates is walked and compared with the intended
+-- design, so a new table, view or function cannot slip in unprotected. When you add an object,
+-- add its intended grants to the list below, on purpose.
+BEGIN;
+SELECT plan(8);
+
+CREATE TEMP TABLE objects AS
+SELECT c.oid AS objid, 'pg_class'::regclass AS classid, format('%s %s', CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table'
+         WHEN 'v' THEN 'view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' ELSE c.relkind::text END, c.oid::regclass) AS name,
+       c.relowner AS owner, c.relacl AS acl, c.relnamespace::regnamespace::text AS schema
+FROM pg_class c
+WHERE c.relnamespace IN ('easycars'::regnamespace, 'easycars_remote'::regnamespace) AND c.relkind IN ('r', 'p', 'v', 'S', 'f', 'm')
+  AND NOT c.relispartition
+UNION ALL
+SELECT p.oid, 'pg_proc'::regclass, format('%s %s', CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END, p.oid::regprocedure),
+       p.proowner, p.proacl, p.pronamespace::regnamespace::text
+FROM pg_proc p WHERE p.pronamespace = 'easycars'::regnamespace;
+
+SELECT is(ARRAY(SELECT name FROM objects o
+                WHERE NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                                  WHERE e.extname = 'easycars' AND d.deptype = 'e' AND d.classid = o.classid AND d.objid = o.objid)
+                  AND name NOT LIKE 'sequence %' ORDER BY 1),
+          '{}'::text[], 'every table, view and function in schema easycars belongs to the extension');
+SELECT is(ARRAY(SELECT name FROM objects WHERE owner <> (SELECT extowner FROM pg_extension WHERE extname = 'easycars') ORDER BY 1),
+          '{}'::text[], 'the extension owner owns every object');
+
+-- The intended grants (besides the owner's), one row per object, grantee and privilege set.
+CREATE TEMP TABLE intended (name text, grantee text, privileges text);
+INSERT INTO intended VALUES
+    ('table easycars.dealership', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.dealership', 'easycars_analyst', 'SELECT'),
+    ('table easycars.dealership', 'easycars_sync', 'SELECT'),
+    ('table easycars.credentials', 'easycars_admin', 'DELETE'),
+    ('table easycars.vehicle', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.vehicle', 'easycars_analyst', 'SELECT'),
+    ('table easycars.vehicle', 'easycars_sync', 'INSERT,SELECT,UPDATE'),
+    ('table easycars.lead', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.lead', 'easycars_analyst', 'SELECT'),
+    ('table easycars.lead', 'easycars_sync', 'INSERT,SELECT,UPDATE'),
+    ('table easycars.sync_log', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.sync_log', 'easycars_analyst', 'SELECT'),
+    ('table easycars.sync_log', 'easycars_sync', 'INSERT,SELECT,UPDATE'),
+    ('table easycars.sync_log_archive', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.sync_log_archive', 'easycars_analyst', 'SELECT'),
+    ('table easycars.sync_log_archive', 'easycars_sync', 'SELECT'),
+    ('table easycars.sync_progress', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.sync_progress', 'easycars_analyst', 'SELECT'),
+    ('table easycars.sync_progress', 'easycars_sync', 'INSERT,SELECT,UPDATE'),
+    ('table easycars.sync_activity_log', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.sync_activity_log', 'easycars_analyst', 'SELECT'),
+    ('table easycars.sync_activity_log', 'easycars_sync', 'INSERT,SELECT'),
+    ('table easycars.sync_preview_cache', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.sync_preview_cache', 'easycars_analyst', 'SELECT'),
+    ('table easycars.sync_preview_cache', 'easycars_sync', 'DELETE,INSERT,SELECT,UPDATE'),
+    ('table easycars.sync_state', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.sync_state', 'easycars_analyst', 'SELECT'),
+    ('table easycars.sync_state', 'easycars_sync', 'INSERT,SELECT,UPDATE'),
+    ('view easycars.credentials_safe', 'easycars_admin', 'SELECT'),
+    ('view easycars.credentials_safe', 'easycars_analyst', 'SELECT'),
+    ('view easycars.credentials_safe', 'easycars_sync', 'SELECT'),
+    ('view easycars.recent_failed_syncs', 'easycars_admin', 'SELECT'),
+    ('view easycars.recent_failed_syncs', 'easycars_analyst', 'SELECT'),
+    ('view easycars.recent_failed_syncs', 'easycars_sync', 'SELECT'),
+    ('view easycars.sync_performance_7d', 'easycars_admin', 'SELECT'),
+    ('view easycars.sync_performance_7d', 'easycars_analyst', 'SELECT'),
+    ('view easycars.sync_performance_7d', 'easycars_sync', 'SELECT'),
+    ('view easycars.running_syncs', 'easycars_admin', 'SELECT'),
+    ('view easycars.running_syncs', 'easycars_analyst', 'SELECT'),
+    ('view easycars.running_syncs', 'easycars_sync', 'SELECT');
+-- Functions: who may execute what.
+INSERT INTO intended
+SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.current_dealership_id()', 'function easycars._is_admin()',
+    'function easycars.fdw_insert_results()', 'function easycars.clear_fdw_insert_results()', 'function easycars.easycars_fdw_meta()']) f,
+    unnest(ARRAY['easycars_admin', 'easycars_analyst', 'easycars_sync']) r
+UNION ALL
+SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.sync_stock(integer,boolean)', 'function easycars.push_leads(integer,boolean)',
+    'function easycars.sync_leads(integer,boolean)', 'function easycars.preview_stock_sync(integer,interval)', 'procedure easycars.run_due_syncs(text)',
+    'function easycars.cleanup_preview_cache()', 'function easycars._ensure_remote(integer)',
+    'function easycars._begin_run(integer,text,text,easycars.sync_entity,boolean,jsonb)',
+    'function easycars._finish_run(easycars.sync_log,easycars.sync_entity,text,integer,integer,integer,integer,integer,integer,jsonb,text,text)',
+    'function easycars._report(easycars.sync_log,text)', 'function easycars._stock_feed_sql(integer)', 'function easycars._stock_upsert_sql(text)',
+    'function easycars._push_lead(integer,bigint)', 'function easycars._leads_to_push(integer)', 'function easycars._enum_code(text,text)',
+    'function easycars._lead_status_code(text)', 'function easycars._lead_push_digest(easycars.lead)',
+    'function easycars._foreign_table_ddl(text,text,text,text)']) f,
+    unnest(ARRAY['easycars_admin', 'easycars_sync']) r
+UNION ALL
+SELECT f, 'easycars_admin', 'EXECUTE' FROM unnest(ARRAY['function easycars.set_credentials(integer,text,text,text,text,text,text,text)',
+    'function easycars.rotate_encryption_key()', 'function easycars.verify_credentials(integer)',
+    'function easycars.archive_sync_logs(interval,interval)', 'function easycars.maintain_partitions(integer,interval,timestamp with time zone)',
+    'function easycars.schedule_syncs(text,text)', 'function easycars.unschedule_syncs()']) f;
+
+CREATE TEMP TABLE actual AS
+SELECT o.name, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee,
+       string_agg(a.privilege_type, ',' ORDER BY a.privilege_type) AS privileges
+FROM objects o, aclexplode(o.acl) a
+WHERE a.grantee <> o.owner AND o.schema = 'easycars'
+GROUP BY 1, 2;
+SELECT set_eq('SELECT name, grantee, privileges FROM actual', 'SELECT name, grantee, privileges FROM intended',
+              'every grant on every easycars table, view and function is the intended one');
+SELECT is(ARRAY(SELECT name FROM objects WHERE acl IS NULL AND schema = 'easycars' AND name NOT LIKE 'function easycars._sync_progress%'
+                  AND name NOT LIKE 'function easycars._touch_updated_at%' AND name NOT LIKE 'sequence %'
+                  AND name NOT IN ('function easycars.easycars_fdw_handler()', 'function easycars.easycars_fdw_validator(text[],oid)')),
+          '{}'::text[], 'no object is left with default (PUBLIC) privileges, other than trigger functions and the FDW handler');
+SELECT is(ARRAY(SELECT name FROM objects o WHERE o.acl IS NULL AND o.classid = 'pg_proc'::regclass
+                  AND has_function_privilege('public', o.objid, 'EXECUTE') AND name NOT IN ('function easycars.easycars_fdw_handler()', 'function easycars.easycars_fdw_validator(text[],oid)')
+                  AND name NOT LIKE 'function easycars._sync_progress%' AND name NOT LIKE 'function easycars._touch_updated_at%'),
+          '{}'::text[], 'PUBLIC executes nothing but trigger functions and the FDW handler and validator');
+
+-- RLS on every tenant table, one policy each.
+SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
+                WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                  AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity OR (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) <> 1)
+                ORDER BY 1), '{}'::text[], 'every table has RLS enabled, forced, and one tenant policy');
+
+-- The SECURITY DEFINER functions are exactly the reviewed ones, each with a pinned search_path.
+SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'easycars'::regnamespace AND p.prosecdef
+                AND p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp']$$,
+              ARRAY['easycars.set_credentials(integer,text,text,text,text,text,text,text)', 'easycars.rotate_encryption_key()',
+                    'easycars.verify_credentials(integer)', 'easycars.cleanup_preview_cache()', 'easycars.archive_sync_logs(interval,interval)',
+                    'easycars.maintain_partitions(integer,interval,timestamp with time zone)', 'easycars._ensure_remote(integer)'],
+              'the SECURITY DEFINER functions are the reviewed seven, all with search_path = pg_catalog, pg_temp');
+
+-- Views: monitoring views run with the reader's rights; credentials_safe filters by tenant itself.
+SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind = 'v'
+                  AND NOT coalesce(c.reloptions @> ARRAY['security_invoker=true'], false) ORDER BY 1),
+          ARRAY['credentials_safe'], 'every view but credentials_safe is security_invoker');
+
+SELECT * FROM finish();
+ROLLBACK;
