@@ -297,6 +297,23 @@ $fn$;
 COMMENT ON FUNCTION easycars._stock_upsert_sql(text) IS
     'Internal: the single statement of a stock sync (upsert, removals, counts) over a feed query; $1 is the dealership id.';
 
+-- Runs the stock upsert. Right after a large first sync the planner has no statistics yet and
+-- would pick nested-loop anti joins (quadratic in the feed); hashing is always right here.
+CREATE FUNCTION easycars._run_stock_upsert(p_feed text, p_dealership_id integer,
+    OUT fetched integer, OUT failed integer, OUT blocked integer, OUT created integer, OUT updated integer, OUT removed integer)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    nestloop text := current_setting('enable_nestloop');
+BEGIN
+    PERFORM set_config('enable_nestloop', 'off', true);
+    EXECUTE easycars._stock_upsert_sql(p_feed) INTO fetched, failed, blocked, created, updated, removed USING p_dealership_id;
+    PERFORM set_config('enable_nestloop', nestloop, true);
+END
+$$;
+COMMENT ON FUNCTION easycars._run_stock_upsert(text, integer) IS
+    'Internal: runs the stock sync statement over a feed query for a dealership (hash joins only) and returns its counts.';
+
 CREATE FUNCTION easycars.sync_stock(dealership_id integer, wait boolean DEFAULT false)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
@@ -316,7 +333,7 @@ BEGIN
         PERFORM easycars._report(log, 'fetching and upserting');
         -- One statement: one fetch, the upsert, and the removals, all from the same feed. If the
         -- fetch fails nothing is written; vehicles are marked removed only after a complete feed.
-        EXECUTE easycars._stock_upsert_sql(easycars._stock_feed_sql(d)) INTO r USING d;
+        SELECT * INTO r FROM easycars._run_stock_upsert(easycars._stock_feed_sql(d), d);
 
         log := easycars._finish_run(log, 'stock', CASE WHEN r.failed > 0 THEN 'Warning' ELSE 'Success' END,
                    r.fetched, r.created, r.updated, r.fetched - r.created - r.updated - r.failed - r.blocked, r.removed, r.failed,
