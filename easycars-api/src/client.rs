@@ -51,6 +51,7 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -557,7 +558,8 @@ struct Budget {
 
 /// The result of one HTTP attempt.
 enum Attempt {
-    Done(Map<String, Value>),
+    /// A Code 0 answer, as the bytes received: each caller parses only what it needs.
+    Done(Vec<u8>),
     Retry {
         err: ApiError,
         retry_after: Option<Duration>,
@@ -665,31 +667,49 @@ impl Client {
         creds: &Credentials,
         yard_code: Option<&str>,
     ) -> Result<Vec<StockItem>, ApiError> {
+        let route = "StockService/GetAdvertisementStocks";
+        self.get_stock_raw(creds, yard_code)
+            .await?
+            .iter()
+            .map(|raw| {
+                serde_json::from_str::<StockItem>(raw.get()).map_err(|_| ApiError::Malformed {
+                    route,
+                    detail: "a StockList element is not an object".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// `GetAdvertisementStocks` with every item kept as the JSON text received: the whole
+    /// answer is never built into a tree, so memory stays near the size of the answer; callers
+    /// parse one item at a time (the foreign data wrapper does, row by row).
+    pub async fn get_stock_raw(
+        &self,
+        creds: &Credentials,
+        yard_code: Option<&str>,
+    ) -> Result<Vec<Box<RawValue>>, ApiError> {
         let mut body = Map::new();
         if let Some(y) = yard_code.filter(|y| !y.is_empty()) {
             body.insert("YardCode".into(), Value::String(y.to_string()));
         }
         let route = "StockService/GetAdvertisementStocks";
-        let mut map = self
+        let answer = self
             .data_call(Service::Stock, "GetAdvertisementStocks", route, creds, body)
             .await?;
-        match map.remove("StockList") {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .into_iter()
-                .map(|v| match v {
-                    Value::Object(o) => Ok(o),
-                    _ => Err(ApiError::Malformed {
-                        route,
-                        detail: "a StockList element is not an object".into(),
-                    }),
-                })
-                .collect(),
-            Some(_) => Err(ApiError::Malformed {
+        let list: StockListRaw =
+            serde_json::from_slice(&answer).map_err(|_| ApiError::Malformed {
                 route,
-                detail: "StockList is not an array".into(),
-            }),
+                detail: "StockList is not an array of objects".into(),
+            })?;
+        drop(answer);
+        let items = list.stock_list.unwrap_or_default();
+        if items.iter().any(|i| !i.get().trim_start().starts_with('{')) {
+            return Err(ApiError::Malformed {
+                route,
+                detail: "a StockList element is not an object".into(),
+            });
         }
+        Ok(items)
     }
 
     /// `GetLeadDetail` for one lead: typed and raw.
@@ -701,9 +721,12 @@ impl Client {
         let route = "LeadService/GetLeadDetail";
         let mut body = Map::new();
         body.insert("LeadNumber".into(), Value::String(lead_number.to_string()));
-        let raw = self
+        let answer = self
             .data_call(Service::Lead, "GetLeadDetail", route, creds, body)
             .await?;
+        let Value::Object(raw) = object(route, &answer)? else {
+            unreachable!("object() returns objects")
+        };
         let detail = typed(route, creds, Value::Object(raw.clone()))?;
         Ok(LeadDetail { detail, raw })
     }
@@ -824,8 +847,8 @@ impl Client {
                 })
             }
         };
-        let map = self.data_call(service, name, route, creds, body).await?;
-        typed(route, creds, Value::Object(map))
+        let answer = self.data_call(service, name, route, creds, body).await?;
+        typed(route, creds, object(route, &answer)?)
     }
 
     /// A data call: body + account fields, bearer token, retries, and the single token refresh
@@ -837,7 +860,7 @@ impl Client {
         route: &'static str,
         creds: &Credentials,
         mut body: Map<String, Value>,
-    ) -> Result<Map<String, Value>, ApiError> {
+    ) -> Result<Vec<u8>, ApiError> {
         // SECURITY: the body holds the AccountSecret; it is zeroized on drop and never printed.
         body.insert(
             "AccountNumber".into(),
@@ -932,8 +955,8 @@ impl Client {
         let url = Zeroizing::new(url.to_string());
         let scrub = Scrub { creds, token: None };
         let make = || self.http.post(url.as_str()).body(Vec::new());
-        let map = self.execute(route, &make, budget, &scrub).await?;
-        let resp: TokenResponse = typed(route, creds, Value::Object(map))?;
+        let answer = self.execute(route, &make, budget, &scrub).await?;
+        let resp: TokenResponse = typed(route, creds, object(route, &answer)?)?;
         let token = match resp.token {
             Some(t) if !t.is_empty() => Zeroizing::new(t),
             _ => {
@@ -962,7 +985,7 @@ impl Client {
         make: &(dyn Fn() -> reqwest::RequestBuilder + Sync),
         budget: &mut Budget,
         scrub: &Scrub<'_>,
-    ) -> Result<Map<String, Value>, ApiError> {
+    ) -> Result<Vec<u8>, ApiError> {
         let mut retries = 0u32;
         let mut last: Option<ApiError> = None;
         loop {
@@ -1068,13 +1091,13 @@ impl Client {
             }
             Err(ReadError::Transport(e)) => return transport_error(route, e, scrub),
         };
-        let parsed: Result<Value, _> = serde_json::from_slice(&body);
-        drop(body);
+        // Only the envelope is read here (the rest is validated and skipped, not built), so a
+        // 100,000-vehicle answer is parsed into a tree at most once, by the caller that wants it.
+        let parsed: Result<EnvelopeProbe, _> = serde_json::from_slice(&body);
         let map = match parsed {
-            Ok(Value::Object(m)) => m,
-            Ok(_) if unauthorized => return Attempt::Fail(auth_401()),
+            Ok(e) => e,
             Err(_) if unauthorized => return Attempt::Fail(auth_401()),
-            Ok(_) => {
+            Err(e) if e.is_data() => {
                 return Attempt::Retry {
                     err: ApiError::Malformed {
                         route,
@@ -1094,8 +1117,8 @@ impl Client {
                 };
             }
         };
-        let code = map.get("Code").and_then(Value::as_i64);
-        let message = |default: &str| match map.get("ErrorMessage") {
+        let code = map.code.as_ref().and_then(Value::as_i64);
+        let message = |default: &str| match map.error_message.as_ref() {
             Some(Value::String(s)) if !s.trim().is_empty() => scrub.clean(s),
             _ => default.to_string(),
         };
@@ -1105,7 +1128,7 @@ impl Client {
             });
         }
         match code {
-            Some(0) => Attempt::Done(map),
+            Some(0) => Attempt::Done(body),
             Some(1) => Attempt::Fail(ApiError::Auth {
                 message: message("authentication failed"),
             }),
@@ -1137,6 +1160,33 @@ impl Client {
                 retry_after: None,
             },
         }
+    }
+}
+
+/// What every answer is checked for before its payload is read.
+#[derive(serde::Deserialize)]
+struct EnvelopeProbe {
+    #[serde(rename = "Code", default)]
+    code: Option<Value>,
+    #[serde(rename = "ErrorMessage", default)]
+    error_message: Option<Value>,
+}
+
+/// The stock list of a GetAdvertisementStocks answer, items unparsed.
+#[derive(serde::Deserialize)]
+struct StockListRaw {
+    #[serde(rename = "StockList", default)]
+    stock_list: Option<Vec<Box<RawValue>>>,
+}
+
+/// An answer's bytes as a JSON object (already checked by `attempt`).
+fn object(route: &'static str, answer: &[u8]) -> Result<Value, ApiError> {
+    match serde_json::from_slice::<Value>(answer) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(ApiError::Malformed {
+            route,
+            detail: "the answer is not a JSON object".into(),
+        }),
     }
 }
 

@@ -11,6 +11,13 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// One row from EasyCars: stock items stay the JSON text received until their row is built
+/// (so a large answer is never held as a tree); lead and contact answers are small and parsed.
+pub enum Item {
+    Parsed(Map<String, Value>),
+    Raw(Box<serde_json::value::RawValue>),
+}
+
 /// The values pushed down for one column (several for `= ANY(...)` or repeated quals).
 #[derive(Debug, Clone)]
 pub struct Pushed {
@@ -85,7 +92,7 @@ pub fn fetch(
     entity: Entity,
     server: &ServerConfig,
     pushed: &[Pushed],
-) -> Result<Vec<Map<String, Value>>, FdwError> {
+) -> Result<Vec<Item>, FdwError> {
     let pushed_for = |column: &str| {
         pushed
             .iter()
@@ -96,13 +103,20 @@ pub fn fetch(
         Entity::Stock => {
             let s = session(server)?;
             match pushed_for("yard_code") {
-                None => Ok(block_on_interruptible(s.client.get_stock(&s.creds, None))?),
+                None => Ok(
+                    block_on_interruptible(s.client.get_stock_raw(&s.creds, None))?
+                        .into_iter()
+                        .map(Item::Raw)
+                        .collect(),
+                ),
                 Some(yards) => {
                     let mut rows = Vec::new();
                     for yard in yards.iter().filter(|y| !y.is_empty()) {
-                        rows.extend(block_on_interruptible(
-                            s.client.get_stock(&s.creds, Some(yard)),
-                        )?);
+                        rows.extend(
+                            block_on_interruptible(s.client.get_stock_raw(&s.creds, Some(yard)))?
+                                .into_iter()
+                                .map(Item::Raw),
+                        );
                     }
                     Ok(rows)
                 }
@@ -120,7 +134,7 @@ pub fn fetch(
             for (_, result) in block_on_interruptible(s.client.get_lead_details(&s.creds, &numbers))
             {
                 match result {
-                    Ok(detail) => rows.push(detail.raw),
+                    Ok(detail) => rows.push(Item::Parsed(detail.raw)),
                     // An unknown or invisible lead number is simply not there.
                     Err(ApiError::Validation { .. }) => {}
                     Err(e) => return Err(e.into()),
@@ -166,7 +180,7 @@ pub fn fetch(
                         .map(Value::to_string)
                         .unwrap_or_default();
                     if seen.insert(id) {
-                        rows.push(map);
+                        rows.push(Item::Parsed(map));
                     }
                 }
             }

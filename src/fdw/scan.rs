@@ -9,7 +9,7 @@
 //! quals on documented columns are pushed down, and every qual is still checked locally.
 
 use super::catalog::{Column, Entity, Kind};
-use super::fetch::{fetch, Pushed};
+use super::fetch::{fetch, Item, Pushed};
 use super::FdwError;
 use easycars_api::mapping::{map_field, Typed};
 use pgrx::pg_sys;
@@ -370,7 +370,7 @@ struct ScanState {
     natts: usize,
     quals: Vec<QualShape>,
     qual_exprs: Vec<*mut pg_sys::ExprState>,
-    items: Option<std::vec::IntoIter<Map<String, Value>>>,
+    items: Option<std::vec::IntoIter<Item>>,
     mapping_errors: usize,
     first_mapping_error: Option<String>,
     subxact: pg_sys::SubTransactionId,
@@ -571,7 +571,15 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
             with_state(node, warn_mapping_errors);
             return slot;
         };
-        with_state(node, |state| fill_slot(state, slot, &item));
+        // A stock item is parsed only now, for its own row, and dropped with it.
+        let (map, raw_text) = match &item {
+            Item::Parsed(map) => (std::borrow::Cow::Borrowed(map), None),
+            Item::Raw(raw) => match serde_json::from_str::<Map<String, Value>>(raw.get()) {
+                Ok(map) => (std::borrow::Cow::Owned(map), Some(raw.get())),
+                Err(_) => FdwError::Internal("a stock item stopped being JSON").report(),
+            },
+        };
+        with_state(node, |state| fill_slot(state, slot, &map, raw_text));
         pg_sys::ExecStoreVirtualTuple(slot);
         slot
     }
@@ -593,13 +601,14 @@ unsafe fn fill_slot(
     state: &mut ScanState,
     slot: *mut pg_sys::TupleTableSlot,
     item: &Map<String, Value>,
+    raw_text: Option<&str>,
 ) {
     unsafe {
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, state.natts);
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, state.natts);
         nulls.fill(true);
         for attr in state.attrs.iter_mut() {
-            match value_datum(attr, item) {
+            match value_datum(attr, item, raw_text) {
                 Ok(Some(d)) => {
                     values[attr.index] = d;
                     nulls[attr.index] = false;
@@ -618,12 +627,14 @@ unsafe fn fill_slot(
 unsafe fn value_datum(
     attr: &mut AttrPlan,
     item: &Map<String, Value>,
+    raw_text: Option<&str>,
 ) -> Result<Option<pg_sys::Datum>, String> {
     let col = attr.column;
     let typed = match col.kind {
         Kind::Json => {
             let text = if col.key.is_empty() {
-                serde_json::to_string(item)
+                // The item exactly as received when we have its text; re-serialised otherwise.
+                raw_text.map_or_else(|| serde_json::to_string(item), |t| Ok(t.to_owned()))
             } else {
                 match item.get(col.key) {
                     None | Some(Value::Null) => return Ok(None),
