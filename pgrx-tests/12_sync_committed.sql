@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(13);
+SELECT plan(17);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -39,6 +39,22 @@ SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktyp
           'a second overlapping run starts');
 SELECT is((SELECT status FROM easycars.sync_stock(301, wait => true))::text, 'Success', 'with wait => true the second run waits, then runs');
 SELECT is((SELECT status FROM dblink_get_result('other') AS t(status text)), 'Success', 'after the first');
+SELECT * FROM dblink_get_result('other') AS t(status text) \g /dev/null
+
+-- pg_cancel_backend stops a scan that waits on a slow EasyCars.
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 30000}') \g /dev/null
+CREATE SERVER cancel_me FOREIGN DATA WRAPPER easycars_fdw OPTIONS (dealership_id '301');
+CREATE FOREIGN TABLE public.cancel_stock (stock_number text) SERVER cancel_me OPTIONS (entity 'stock');
+CREATE TEMP TABLE cancel_t0 AS SELECT clock_timestamp() AS at,
+    (SELECT pid FROM dblink('other', 'SELECT pg_backend_pid()') AS t(pid int)) AS other_pid;
+SELECT dblink_send_query('other', 'SELECT count(*) FROM public.cancel_stock') \g /dev/null
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = (SELECT other_pid FROM cancel_t0) AND query LIKE '%cancel_stock%' AND state = 'active')$$, 20)
+          AND pg_cancel_backend((SELECT other_pid FROM cancel_t0)), 'a scan waiting on EasyCars is cancelled');
+SELECT is((SELECT count(*)::int FROM dblink_get_result('other', false) AS t(n bigint)), 0, 'it returns no rows');
+SELECT is(dblink_error_message('other'), 'ERROR:  canceling statement due to user request', 'with SQLSTATE 57014''s message');
+SELECT ok(clock_timestamp() - (SELECT at FROM cancel_t0) < interval '10 seconds', 'long before EasyCars would have answered');
+DROP FOREIGN TABLE public.cancel_stock;
+DROP SERVER cancel_me;
 SELECT dblink_disconnect('other') \g /dev/null
 SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 0}') \g /dev/null
 
