@@ -1,7 +1,7 @@
 -- The foreign data wrapper against the real simulator over HTTP: reads, pushdown, cached plans,
 -- LIMIT, faults, token expiry, cancel, tenant rule, options, and writes of leads and quotations.
 BEGIN;
-SELECT plan(69);
+SELECT plan(72);
 \ir _fixtures.psql
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
@@ -33,8 +33,8 @@ SELECT is((SELECT count(*)::int FROM ec1.stock), (SELECT vehicle_count FROM d1),
 SELECT col_type_is('ec1', 'stock', c, t, 'stock.' || c || ' is ' || t)
 FROM (VALUES ('price', 'numeric'), ('year_group', 'integer'), ('rego_expiry', 'date'), ('is_used', 'boolean'),
              ('standard_features_list', 'text[]'), ('image_urls_list', 'text[]'), ('raw', 'jsonb')) AS t(c, t);
-SELECT is((SELECT count(*)::int FROM information_schema.columns WHERE table_schema = 'ec1' AND table_name = 'stock'), 76,
-          '72 fields, 3 list columns and raw');
+SELECT is((SELECT count(*)::int FROM information_schema.columns WHERE table_schema = 'ec1' AND table_name = 'stock'), 77,
+          '72 fields, 3 list columns, raw_md5 and raw');
 SELECT ok((SELECT bool_and((SELECT count(*) FROM jsonb_object_keys(raw)) = 72) FROM ec1.stock), 'raw keeps all 72 keys of every item');
 SELECT ok((SELECT bool_and(price IS NOT DISTINCT FROM (raw->>'Price')::numeric AND year_group = (raw->>'YearGroup')::int
                            AND badge = raw->>'Badge' AND is_used = (raw->>'IsUsed')::boolean
@@ -77,6 +77,11 @@ SELECT is((SELECT count(*)::int FROM (SELECT * FROM ec1.stock WHERE make = (SELE
           'LIMIT after a local filter returns filtered rows');
 SELECT set_eq($$SELECT s.stock_number FROM ec1.stock s JOIN (SELECT stock_number FROM all_stock ORDER BY stock_number DESC LIMIT 3) t USING (stock_number) LIMIT 10$$,
               $$SELECT stock_number FROM all_stock ORDER BY stock_number DESC LIMIT 3$$, 'LIMIT over a join returns the joined rows');
+SELECT set_eq($$SELECT stock_number FROM ec1.stock WHERE stock_number = ANY (ARRAY(SELECT stock_number FROM all_stock ORDER BY 1 LIMIT 3)) $$,
+              $$SELECT stock_number FROM all_stock ORDER BY 1 LIMIT 3$$, 'a stock_number filter returns exactly those vehicles');
+SELECT matches(pg_temp.explain($$SELECT * FROM ec1.stock WHERE stock_number = ANY ('{A,B}')$$),
+               'EasyCars Pushdown: stock_number \(in the wrapper\) IN', 'EXPLAIN shows the stock_number filter applied by the wrapper');
+SELECT ok((SELECT bool_and(raw_md5 ~ '^[0-9a-f]{32}$') AND count(DISTINCT raw_md5) = count(*) FROM ec1.stock), 'raw_md5 is an MD5 per item');
 SELECT results_eq($$SELECT stock_number FROM ec1.stock ORDER BY price DESC NULLS LAST, stock_number LIMIT 3$$,
                   $$SELECT stock_number FROM all_stock ORDER BY price DESC NULLS LAST, stock_number LIMIT 3$$, 'ORDER BY ... LIMIT sorts everything first');
 

@@ -18,6 +18,7 @@ CREATE TABLE easycars.vehicle (
     easycars_yard_code        varchar(50),
     easycars_vin              varchar(17),
     easycars_raw_data         jsonb,
+    easycars_raw_md5          text,
     data_source               varchar(20)   NOT NULL DEFAULT 'Manual',
     last_synced_from_easycars timestamptz,
     exterior_color            varchar(50),
@@ -88,6 +89,7 @@ COMMENT ON COLUMN easycars.vehicle.easycars_stock_number IS 'EasyCars StockNumbe
 COMMENT ON COLUMN easycars.vehicle.easycars_yard_code IS 'EasyCars YardCode of the yard holding the vehicle.';
 COMMENT ON COLUMN easycars.vehicle.easycars_vin IS 'VIN as given by EasyCars, trimmed; NULL when EasyCars sends "".';
 COMMENT ON COLUMN easycars.vehicle.easycars_raw_data IS 'The EasyCars stock item exactly as received (all 72 fields).';
+COMMENT ON COLUMN easycars.vehicle.easycars_raw_md5 IS 'MD5 of the stock item''s JSON text as received; a sync rebuilds only items whose digest changed.';
 COMMENT ON COLUMN easycars.vehicle.data_source IS 'Manual, EasyCars or Import.';
 COMMENT ON COLUMN easycars.vehicle.last_synced_from_easycars IS 'When a sync last wrote this row from EasyCars.';
 COMMENT ON COLUMN easycars.vehicle.features IS 'JSON array of StandardFeatures followed by OptionalFeatures.';

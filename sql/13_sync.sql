@@ -186,6 +186,7 @@ SELECT format($f$
            nullif(btrim(s.yard_code), '') AS easycars_yard_code,
            CASE WHEN upper(btrim(s.vin)) ~ '^[A-HJ-NPR-Z0-9]{1,17}$' THEN upper(btrim(s.vin)) END AS easycars_vin,
            s.raw AS easycars_raw_data,
+           s.raw_md5 AS easycars_raw_md5,
            left(nullif(s.colour, ''), 50) AS exterior_color,
            left(nullif(s.interior_color, ''), 50) AS interior_color,
            left(nullif(s.body, ''), 50) AS body,
@@ -222,11 +223,28 @@ COMMENT ON FUNCTION easycars._stock_feed_sql(integer) IS
 
 -- The stock upsert statement over any feed query ($1 = dealership id); sync_stock runs it on the
 -- foreign table, the benchmark on a local staging table to measure the floor.
-CREATE FUNCTION easycars._stock_upsert_sql(p_feed text) RETURNS text
+-- The first pass of a stock sync: every item's key and digest, two columns built per item.
+CREATE FUNCTION easycars._stock_keys_sql(p_dealership_id integer) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT format('SELECT s.stock_number, s.raw_md5 FROM easycars_remote.%I AS s', 'stock_d' || p_dealership_id) $$;
+COMMENT ON FUNCTION easycars._stock_keys_sql(integer) IS
+    'Internal: the SELECT of stock numbers and item digests that starts a stock sync.';
+
+CREATE FUNCTION easycars._stock_upsert_sql(p_keys text, p_feed text) RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $fn$
 SELECT format($q$
-            WITH feed AS MATERIALIZED (%s),
+            -- Every item's key and digest (one fetch, two columns), then full rows only for what is
+            -- new, changed, back from removal, or not storable; the wrapper filters on stock_number
+            -- before building rows and reuses the statement's answer.
+            WITH keys AS MATERIALIZED (%1$s),
+            todo AS MATERIALIZED (
+                SELECT coalesce(array_agg(k.stock_number), '{}') AS stock_numbers FROM keys k
+                WHERE NOT EXISTS (SELECT 1 FROM easycars.vehicle v
+                                  WHERE v.dealership_id = $1 AND v.data_source = 'EasyCars' AND v.status <> 'removed'
+                                    AND v.easycars_stock_number = k.stock_number AND v.easycars_raw_md5 = k.raw_md5)
+            ),
+            feed AS MATERIALIZED (%2$s WHERE s.stock_number = ANY ((SELECT stock_numbers FROM todo)::text[])),
             -- Manual and Import vehicles are never overwritten: not by stock number, not by VIN.
             -- (Both lookups are hashed, so this stays linear in the size of the feed.)
             manual AS MATERIALIZED (
@@ -241,13 +259,13 @@ SELECT format($q$
             upserted AS (
                 INSERT INTO easycars.vehicle AS v (
                     dealership_id, make, model, year, price, mileage, status, condition, title, description, images,
-                    easycars_stock_number, easycars_yard_code, easycars_vin, easycars_raw_data, data_source,
+                    easycars_stock_number, easycars_yard_code, easycars_vin, easycars_raw_data, easycars_raw_md5, data_source,
                     last_synced_from_easycars, exterior_color, interior_color, body, fuel_type, gear_type, engine_capacity,
                     door_count, features, yard_name, badge, series, rego_number, rego_state, rego_expiry, stock_status,
                     stock_type, is_used, is_demo, is_special, is_drive_away, special_price, drive_train, seat_capacity,
                     cylinders, engine_size_cc, power_kw, odometer_in_miles, video_url)
                 SELECT $1, make, model, year, price, mileage, status, condition, title, description, images,
-                       stock_number, easycars_yard_code, easycars_vin, easycars_raw_data, 'EasyCars',
+                       stock_number, easycars_yard_code, easycars_vin, easycars_raw_data, easycars_raw_md5, 'EasyCars',
                        now(), exterior_color, interior_color, body, fuel_type, gear_type, engine_capacity,
                        door_count, features, yard_name, badge, series, rego_number, rego_state, rego_expiry, stock_status,
                        stock_type, is_used, is_demo, is_special, is_drive_away, special_price, drive_train, seat_capacity,
@@ -261,7 +279,8 @@ SELECT format($q$
                     status = CASE WHEN EXCLUDED.status = 'sold' THEN 'sold' WHEN v.status = 'removed' THEN 'active' ELSE v.status END,
                     condition = EXCLUDED.condition, title = EXCLUDED.title, description = EXCLUDED.description,
                     images = EXCLUDED.images, easycars_yard_code = EXCLUDED.easycars_yard_code, easycars_vin = EXCLUDED.easycars_vin,
-                    easycars_raw_data = EXCLUDED.easycars_raw_data, last_synced_from_easycars = EXCLUDED.last_synced_from_easycars,
+                    easycars_raw_data = EXCLUDED.easycars_raw_data, easycars_raw_md5 = EXCLUDED.easycars_raw_md5,
+                    last_synced_from_easycars = EXCLUDED.last_synced_from_easycars,
                     exterior_color = EXCLUDED.exterior_color, interior_color = EXCLUDED.interior_color, body = EXCLUDED.body,
                     fuel_type = EXCLUDED.fuel_type, gear_type = EXCLUDED.gear_type, engine_capacity = EXCLUDED.engine_capacity,
                     door_count = EXCLUDED.door_count, features = EXCLUDED.features, yard_name = EXCLUDED.yard_name,
@@ -275,16 +294,16 @@ SELECT format($q$
                     removed_from_easycars_at = NULL
                 -- An unchanged item writes nothing: no new tuple, no updated_at bump.
                 WHERE v.data_source = 'EasyCars'
-                  AND (v.easycars_raw_data IS DISTINCT FROM EXCLUDED.easycars_raw_data OR v.status = 'removed')
+                  AND (v.easycars_raw_md5 IS DISTINCT FROM EXCLUDED.easycars_raw_md5 OR v.status = 'removed')
                 RETURNING (v.xmax = 0) AS created
             ),
             removed AS (
                 UPDATE easycars.vehicle v SET status = 'removed', removed_from_easycars_at = now()
                 WHERE v.dealership_id = $1 AND v.data_source = 'EasyCars' AND v.status <> 'removed'
-                  AND NOT EXISTS (SELECT 1 FROM feed f WHERE f.stock_number = v.easycars_stock_number)
+                  AND NOT EXISTS (SELECT 1 FROM keys k WHERE k.stock_number = v.easycars_stock_number)
                 RETURNING 1
             )
-            SELECT (SELECT count(*) FROM feed)::int AS fetched,
+            SELECT (SELECT count(*) FROM keys)::int AS fetched,
                    -- Invalid items, and repeats of a stock number after its first, are failed.
                    ((SELECT count(*) FROM feed WHERE NOT valid)
                     + (SELECT count(*) - count(DISTINCT stock_number) FROM feed WHERE valid))::int AS failed,
@@ -292,14 +311,14 @@ SELECT format($q$
                    (SELECT count(*) FILTER (WHERE created) FROM upserted)::int AS created,
                    (SELECT count(*) FILTER (WHERE NOT created) FROM upserted)::int AS updated,
                    (SELECT count(*) FROM removed)::int AS removed
-$q$, p_feed)
+$q$, p_keys, p_feed)
 $fn$;
-COMMENT ON FUNCTION easycars._stock_upsert_sql(text) IS
-    'Internal: the single statement of a stock sync (upsert, removals, counts) over a feed query; $1 is the dealership id.';
+COMMENT ON FUNCTION easycars._stock_upsert_sql(text, text) IS
+    'Internal: the single statement of a stock sync (keys, upsert of new and changed items, removals, counts) over a keys query and a feed query ending in "AS s"; $1 is the dealership id.';
 
 -- Runs the stock upsert. Right after a large first sync the planner has no statistics yet and
 -- would pick nested-loop anti joins (quadratic in the feed); hashing is always right here.
-CREATE FUNCTION easycars._run_stock_upsert(p_feed text, p_dealership_id integer,
+CREATE FUNCTION easycars._run_stock_upsert(p_keys text, p_feed text, p_dealership_id integer,
     OUT fetched integer, OUT failed integer, OUT blocked integer, OUT created integer, OUT updated integer, OUT removed integer)
 LANGUAGE plpgsql
 AS $$
@@ -307,12 +326,12 @@ DECLARE
     nestloop text := current_setting('enable_nestloop');
 BEGIN
     PERFORM set_config('enable_nestloop', 'off', true);
-    EXECUTE easycars._stock_upsert_sql(p_feed) INTO fetched, failed, blocked, created, updated, removed USING p_dealership_id;
+    EXECUTE easycars._stock_upsert_sql(p_keys, p_feed) INTO fetched, failed, blocked, created, updated, removed USING p_dealership_id;
     PERFORM set_config('enable_nestloop', nestloop, true);
 END
 $$;
-COMMENT ON FUNCTION easycars._run_stock_upsert(text, integer) IS
-    'Internal: runs the stock sync statement over a feed query for a dealership (hash joins only) and returns its counts.';
+COMMENT ON FUNCTION easycars._run_stock_upsert(text, text, integer) IS
+    'Internal: runs the stock sync statement over a keys and a feed query for a dealership (hash joins only) and returns its counts.';
 
 CREATE FUNCTION easycars.sync_stock(dealership_id integer, wait boolean DEFAULT false)
 RETURNS easycars.sync_log
@@ -333,7 +352,7 @@ BEGIN
         PERFORM easycars._report(log, 'fetching and upserting');
         -- One statement: one fetch, the upsert, and the removals, all from the same feed. If the
         -- fetch fails nothing is written; vehicles are marked removed only after a complete feed.
-        SELECT * INTO r FROM easycars._run_stock_upsert(easycars._stock_feed_sql(d), d);
+        SELECT * INTO r FROM easycars._run_stock_upsert(easycars._stock_keys_sql(d), easycars._stock_feed_sql(d), d);
 
         log := easycars._finish_run(log, 'stock', CASE WHEN r.failed > 0 THEN 'Warning' ELSE 'Success' END,
                    r.fetched, r.created, r.updated, r.fetched - r.created - r.updated - r.failed - r.blocked, r.removed, r.failed,

@@ -64,7 +64,9 @@ impl Entity {
     /// Columns that may be pushed down to EasyCars as request fields, with the request key.
     pub fn pushable(self) -> &'static [(&'static str, &'static str)] {
         match self {
-            Entity::Stock => &[("yard_code", "YardCode")],
+            // stock_number has no EasyCars request field: the wrapper filters on it before it
+            // builds any row (the sync fetches only new and changed vehicles that way).
+            Entity::Stock => &[("yard_code", "YardCode"), ("stock_number", "")],
             Entity::Leads => &[("lead_number", "LeadNumber")],
             Entity::Contacts => &[("name", "Name"), ("email", "Email"), ("phone", "Phone")],
             Entity::Quotations => &[],
@@ -125,14 +127,17 @@ pub enum Kind {
     Json,
     /// The label of an enum code (e.g. Rating 3 → Hot).
     Label(fn(i32) -> Option<&'static str>),
+    /// MD5 (hex) of the item's JSON text as received: a cheap way to see that it changed.
+    RawMd5,
 }
 
 impl Kind {
     pub fn sql_type(self) -> &'static str {
         match self {
-            Kind::Field(FieldKind::Text) | Kind::Field(FieldKind::CommaList) | Kind::Label(_) => {
-                "text"
-            }
+            Kind::Field(FieldKind::Text)
+            | Kind::Field(FieldKind::CommaList)
+            | Kind::Label(_)
+            | Kind::RawMd5 => "text",
             Kind::Field(FieldKind::Integer) => "integer",
             Kind::Field(FieldKind::Number) => "numeric",
             Kind::Field(FieldKind::Boolean) | Kind::Field(FieldKind::NullableBoolean) => "boolean",
@@ -197,6 +202,12 @@ fn stock_columns() -> Vec<Column> {
             writable: false,
         });
     }
+    cols.push(Column {
+        name: "raw_md5",
+        key: "",
+        kind: Kind::RawMd5,
+        writable: false,
+    });
     cols.push(Column {
         name: "raw",
         key: "",

@@ -11,11 +11,90 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// One row from EasyCars: stock items stay the JSON text received until their row is built
-/// (so a large answer is never held as a tree); lead and contact answers are small and parsed.
+/// One row from EasyCars. Lead and contact answers are small and parsed; a stock item stays the
+/// JSON text received until its own row is built, so a large answer is never held as a tree.
 pub enum Item {
     Parsed(Map<String, Value>),
-    Raw(Box<serde_json::value::RawValue>),
+    Stock(Rc<StockAnswer>, usize),
+}
+
+/// One GetAdvertisementStocks answer, items as received.
+pub struct StockAnswer {
+    items: Vec<Box<serde_json::value::RawValue>>,
+    stock_numbers: std::cell::OnceCell<Vec<Option<String>>>,
+}
+
+impl StockAnswer {
+    pub fn text(&self, i: usize) -> &str {
+        self.items[i].get()
+    }
+
+    /// Each item's StockNumber, read once (the rest of each item is skipped, not built).
+    fn stock_numbers(&self) -> &[Option<String>] {
+        #[derive(serde::Deserialize)]
+        struct Key {
+            #[serde(rename = "StockNumber", default)]
+            stock_number: Option<Value>,
+        }
+        self.stock_numbers.get_or_init(|| {
+            self.items
+                .iter()
+                .map(|raw| {
+                    match serde_json::from_str::<Key>(raw.get())
+                        .ok()
+                        .and_then(|k| k.stock_number)
+                    {
+                        Some(Value::String(s)) => Some(s),
+                        Some(other) => Some(other.to_string()),
+                        None => None,
+                    }
+                })
+                .collect()
+        })
+    }
+}
+
+thread_local! {
+    /// Stock answers of the current top-level statement: a sync reads its feed twice (keys, then
+    /// the changed rows) and must see one answer, fetched once.
+    static STOCK_ANSWERS: RefCell<(pgrx::pg_sys::TimestampTz, HashMap<String, Rc<StockAnswer>>)> =
+        RefCell::new((0, HashMap::new()));
+}
+
+/// Forgets cached answers (at transaction end).
+pub fn forget_answers() {
+    STOCK_ANSWERS.with_borrow_mut(|(_, answers)| answers.clear());
+}
+
+fn stock_answer(
+    s: &Session,
+    server: &ServerConfig,
+    yard: Option<&str>,
+) -> Result<Rc<StockAnswer>, FdwError> {
+    let statement = unsafe { pgrx::pg_sys::GetCurrentStatementStartTimestamp() };
+    let key = format!(
+        "{}|{}|{}",
+        server.dealership_id,
+        server.base_url.as_deref().unwrap_or(""),
+        yard.unwrap_or("\u{0}all")
+    );
+    let cached = STOCK_ANSWERS.with_borrow_mut(|(stamp, answers)| {
+        if *stamp != statement {
+            *stamp = statement;
+            answers.clear();
+        }
+        answers.get(&key).cloned()
+    });
+    if let Some(answer) = cached {
+        return Ok(answer);
+    }
+    let items = block_on_interruptible(s.client.get_stock_raw(&s.creds, yard))?;
+    let answer = Rc::new(StockAnswer {
+        items,
+        stock_numbers: std::cell::OnceCell::new(),
+    });
+    STOCK_ANSWERS.with_borrow_mut(|(_, answers)| answers.insert(key, answer.clone()));
+    Ok(answer)
 }
 
 /// The values pushed down for one column (several for `= ANY(...)` or repeated quals).
@@ -102,25 +181,36 @@ pub fn fetch(
     match entity {
         Entity::Stock => {
             let s = session(server)?;
-            match pushed_for("yard_code") {
-                None => Ok(
-                    block_on_interruptible(s.client.get_stock_raw(&s.creds, None))?
-                        .into_iter()
-                        .map(Item::Raw)
-                        .collect(),
-                ),
-                Some(yards) => {
-                    let mut rows = Vec::new();
-                    for yard in yards.iter().filter(|y| !y.is_empty()) {
-                        rows.extend(
-                            block_on_interruptible(s.client.get_stock_raw(&s.creds, Some(yard)))?
-                                .into_iter()
-                                .map(Item::Raw),
-                        );
+            let answers = match pushed_for("yard_code") {
+                None => vec![stock_answer(&s, server, None)?],
+                Some(yards) => yards
+                    .iter()
+                    .filter(|y| !y.is_empty())
+                    .map(|y| stock_answer(&s, server, Some(y)))
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            // A stock_number filter is applied here, before any row is built.
+            let wanted: Option<std::collections::HashSet<String>> =
+                pushed_for("stock_number").map(|v| v.into_iter().collect());
+            let mut rows = Vec::new();
+            for answer in answers {
+                match &wanted {
+                    None => {
+                        rows.extend((0..answer.items.len()).map(|i| Item::Stock(answer.clone(), i)))
                     }
-                    Ok(rows)
+                    Some(wanted) => {
+                        let keep: Vec<usize> = answer
+                            .stock_numbers()
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, sn)| sn.as_ref().is_some_and(|sn| wanted.contains(sn)))
+                            .map(|(i, _)| i)
+                            .collect();
+                        rows.extend(keep.into_iter().map(|i| Item::Stock(answer.clone(), i)));
+                    }
                 }
             }
+            Ok(rows)
         }
         Entity::Leads => {
             let Some(numbers) = pushed_for("lead_number") else {

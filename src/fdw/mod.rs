@@ -459,6 +459,7 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut s
         || event == pg_sys::XactEvent::XACT_EVENT_PARALLEL_COMMIT
     {
         scan::release_on_abort(None);
+        fetch::forget_answers();
     }
 }
 

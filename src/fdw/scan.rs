@@ -400,6 +400,7 @@ fn expected_type(kind: Kind) -> pg_sys::Oid {
         Kind::List => pg_sys::TEXTARRAYOID,
         Kind::SydneyTimestamp => pg_sys::TIMESTAMPTZOID,
         Kind::Json => pg_sys::JSONBOID,
+        Kind::RawMd5 => pg_sys::TEXTOID,
     }
 }
 
@@ -574,10 +575,13 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
         // A stock item is parsed only now, for its own row, and dropped with it.
         let (map, raw_text) = match &item {
             Item::Parsed(map) => (std::borrow::Cow::Borrowed(map), None),
-            Item::Raw(raw) => match serde_json::from_str::<Map<String, Value>>(raw.get()) {
-                Ok(map) => (std::borrow::Cow::Owned(map), Some(raw.get())),
-                Err(_) => FdwError::Internal("a stock item stopped being JSON").report(),
-            },
+            Item::Stock(answer, i) => {
+                let text = answer.text(*i);
+                match serde_json::from_str::<Map<String, Value>>(text) {
+                    Ok(map) => (std::borrow::Cow::Owned(map), Some(text)),
+                    Err(_) => FdwError::Internal("a stock item stopped being JSON").report(),
+                }
+            }
         };
         with_state(node, |state| fill_slot(state, slot, &map, raw_text));
         pg_sys::ExecStoreVirtualTuple(slot);
@@ -631,6 +635,16 @@ unsafe fn value_datum(
 ) -> Result<Option<pg_sys::Datum>, String> {
     let col = attr.column;
     let typed = match col.kind {
+        Kind::RawMd5 => {
+            use md5::Digest;
+            let digest = match raw_text {
+                Some(t) => md5::Md5::digest(t.as_bytes()),
+                None => {
+                    md5::Md5::digest(serde_json::to_string(item).unwrap_or_default().as_bytes())
+                }
+            };
+            Typed::Text(digest.iter().map(|b| format!("{b:02x}")).collect())
+        }
         Kind::Json => {
             let text = if col.key.is_empty() {
                 // The item exactly as received when we have its text; re-serialised otherwise.
@@ -770,15 +784,21 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
             .iter()
             .enumerate()
             .map(|(i, (index, is_array))| {
-                let (_, key) = data.entity.pushable()[*index];
+                let (column, key) = data.entity.pushable()[*index];
                 let value = exprs
                     .get_ptr(i)
                     .map(|e| describe_value(e))
                     .unwrap_or_default();
-                if *is_array {
-                    format!("{key} IN {value}")
+                // A column without an EasyCars field is filtered by the wrapper before rows are built.
+                let name = if key.is_empty() {
+                    format!("{column} (in the wrapper)")
                 } else {
-                    format!("{key} = {value}")
+                    key.to_string()
+                };
+                if *is_array {
+                    format!("{name} IN {value}")
+                } else {
+                    format!("{name} = {value}")
                 }
             })
             .collect();
