@@ -244,7 +244,7 @@ SELECT format($q$
                                   WHERE v.dealership_id = $1 AND v.data_source = 'EasyCars' AND v.status <> 'removed'
                                     AND v.easycars_stock_number = k.stock_number AND v.easycars_raw_md5 = k.raw_md5)
             ),
-            feed AS MATERIALIZED (%2$s WHERE s.stock_number = ANY ((SELECT stock_numbers FROM todo)::text[])),
+            feed AS MATERIALIZED (%2$s),
             -- Manual and Import vehicles are never overwritten: not by stock number, not by VIN.
             -- (Both lookups are hashed, so this stays linear in the size of the feed.)
             manual AS MATERIALIZED (
@@ -314,7 +314,7 @@ SELECT format($q$
 $q$, p_keys, p_feed)
 $fn$;
 COMMENT ON FUNCTION easycars._stock_upsert_sql(text, text) IS
-    'Internal: the single statement of a stock sync (keys, upsert of new and changed items, removals, counts) over a keys query and a feed query ending in "AS s"; $1 is the dealership id.';
+    'Internal: the single statement of a stock sync (keys, upsert of new and changed items, removals, counts) over a keys query and a feed query, which may read the CTE todo (stock_numbers to build); $1 is the dealership id.';
 
 -- Runs the stock upsert. Right after a large first sync the planner has no statistics yet and
 -- would pick nested-loop anti joins (quadratic in the feed); hashing is always right here.
@@ -352,7 +352,10 @@ BEGIN
         PERFORM easycars._report(log, 'fetching and upserting');
         -- One statement: one fetch, the upsert, and the removals, all from the same feed. If the
         -- fetch fails nothing is written; vehicles are marked removed only after a complete feed.
-        SELECT * INTO r FROM easycars._run_stock_upsert(easycars._stock_keys_sql(d), easycars._stock_feed_sql(d), d);
+        -- The feed takes only the stock numbers todo lists; the wrapper applies that filter
+        -- before building any row.
+        SELECT * INTO r FROM easycars._run_stock_upsert(easycars._stock_keys_sql(d),
+            easycars._stock_feed_sql(d) || ' WHERE s.stock_number = ANY ((SELECT stock_numbers FROM todo)::text[])', d);
 
         log := easycars._finish_run(log, 'stock', CASE WHEN r.failed > 0 THEN 'Warning' ELSE 'Success' END,
                    r.fetched, r.created, r.updated, r.fetched - r.created - r.updated - r.failed - r.blocked, r.removed, r.failed,

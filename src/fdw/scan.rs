@@ -45,6 +45,8 @@ unsafe fn table_entity(ftable_oid: pg_sys::Oid) -> Entity {
     }
 }
 
+/// `text = text` (pg_operator OID 98, TextEqualOperator).
+const TEXT_EQUAL_OPERATOR: u32 = 98;
 const TEXT_LIKE: [pg_sys::Oid; 3] = [pg_sys::TEXTOID, pg_sys::VARCHAROID, pg_sys::BPCHAROID];
 const TEXT_ARRAYS: [pg_sys::Oid; 3] = [
     pg_sys::TEXTARRAYOID,
@@ -104,7 +106,11 @@ unsafe fn pushable_quals(
     baserel: *mut pg_sys::RelOptInfo,
     ftable_oid: pg_sys::Oid,
     entity: Entity,
-) -> Vec<(QualShape, *mut pg_sys::Expr)> {
+) -> Vec<(
+    QualShape,
+    *mut pg_sys::Expr,
+    Option<*mut pg_sys::RestrictInfo>,
+)> {
     let mut out = Vec::new();
     unsafe {
         let relid = (*baserel).relid;
@@ -150,7 +156,16 @@ unsafe fn pushable_quals(
                 TEXT_LIKE.contains(&vtype)
             };
             if type_ok && is_value(value) {
-                out.push(((index, is_array), value as *mut pg_sys::Expr));
+                // A text equality on a column the wrapper filters itself (no EasyCars field) is
+                // exact, so it need not be checked again row by row: with 100,000 values that
+                // recheck alone would be quadratic.
+                let exact = entity.pushable()[index].1.is_empty()
+                    && opno == pg_sys::Oid::from(TEXT_EQUAL_OPERATOR);
+                out.push((
+                    (index, is_array),
+                    value as *mut pg_sys::Expr,
+                    exact.then_some(rinfo),
+                ));
             }
         }
     }
@@ -331,16 +346,25 @@ unsafe extern "C-unwind" fn get_foreign_plan(
         let entity = table_entity(ftable_oid);
         let quals = pushable_quals(baserel, ftable_oid, entity);
         let mut exprs = PgList::<std::ffi::c_void>::new();
-        for (_, expr) in &quals {
+        for (_, expr, _) in &quals {
             exprs.push(pg_sys::copyObjectImpl(*expr as *const std::ffi::c_void));
         }
         let data = PlanData {
             entity,
             needed: needed_attnums(baserel),
-            quals: quals.iter().map(|(s, _)| *s).collect(),
+            quals: quals.iter().map(|(s, _, _)| *s).collect(),
         };
-        // Every qual stays a local filter too: pushdown narrows the request, never the answer.
-        let local = pg_sys::extract_actual_clauses(scan_clauses, false);
+        // Every qual stays a local filter too (pushdown narrows the request, never the answer),
+        // except the exact ones the wrapper itself applies.
+        let exact: Vec<*mut pg_sys::RestrictInfo> =
+            quals.iter().filter_map(|(_, _, r)| *r).collect();
+        let mut kept = PgList::<pg_sys::RestrictInfo>::new();
+        for rinfo in PgList::<pg_sys::RestrictInfo>::from_pg(scan_clauses).iter_ptr() {
+            if !exact.contains(&rinfo) {
+                kept.push(rinfo);
+            }
+        }
+        let local = pg_sys::extract_actual_clauses(kept.into_pg(), false);
         pg_sys::make_foreignscan(
             tlist,
             local,
