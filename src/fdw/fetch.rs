@@ -156,14 +156,14 @@ pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
     Ok(Session { client, creds })
 }
 
+/// The values without repeats, in first-seen order (linear: a sync pushes 100,000 of them).
 fn distinct(values: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for v in values {
-        if !out.contains(v) {
-            out.push(v.clone());
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::with_capacity(values.len());
+    values
+        .iter()
+        .filter(|v| seen.insert(v.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Fetches the rows of one scan from EasyCars.
