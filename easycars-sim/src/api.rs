@@ -190,28 +190,48 @@ pub async fn handle(
     if st.cfg.verbose {
         eprintln!("easycars-sim: POST {prefix}/{svc_name}/{route}");
     }
-    let latency = st.faults.latency_for(svc_name, route);
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
-    let mut truncate = None;
-    match st.faults.take(svc_name, route) {
-        None => {}
-        Some(FaultAction::Delay(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Some(FaultAction::Hang) => std::future::pending::<()>().await,
-        Some(FaultAction::HttpStatus {
-            status,
-            retry_after,
-            body,
-        }) => return http_status_fault(status, retry_after, body),
-        Some(FaultAction::Code { code, message }) => return route_error(route, code, &message),
-        Some(FaultAction::MalformedJson(b)) => return raw_json(StatusCode::OK, b),
-        Some(FaultAction::TruncatedJson(n)) => truncate = Some(n),
-    }
+    let truncate = match inject(&st, svc_name, route, |code, msg| {
+        route_error(route, code, msg)
+    })
+    .await
+    {
+        Ok(t) => t,
+        Err(fault) => return fault,
+    };
     let resp = dispatch(&st, svc, route, &uri, &headers, parsed, body.is_empty()).await;
     match truncate {
         Some(n) => truncated(resp, n),
         None => resp,
+    }
+}
+
+/// Applies a route's latency and its next queued fault. `Err` is the fault's own answer (a
+/// Code fault answers through `code_answer`); `Ok(Some(..))` asks the caller to truncate its body.
+async fn inject(
+    st: &AppState,
+    service: &str,
+    route: &str,
+    code_answer: impl FnOnce(i32, &str) -> Response,
+) -> Result<Option<Option<usize>>, Response> {
+    let latency = st.faults.latency_for(service, route);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    match st.faults.take(service, route) {
+        None => Ok(None),
+        Some(FaultAction::Delay(ms)) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok(None)
+        }
+        Some(FaultAction::Hang) => std::future::pending().await,
+        Some(FaultAction::HttpStatus {
+            status,
+            retry_after,
+            body,
+        }) => Err(http_status_fault(status, retry_after, body)),
+        Some(FaultAction::Code { code, message }) => Err(code_answer(code, &message)),
+        Some(FaultAction::MalformedJson(b)) => Err(raw_json(StatusCode::OK, b)),
+        Some(FaultAction::TruncatedJson(n)) => Ok(Some(n)),
     }
 }
 
@@ -500,26 +520,14 @@ pub async fn image(
         "publicimages",
         json!({"path": format!("/publicimages/image/{a}/{b}/{hash}")}),
     );
-    let latency = st.faults.latency_for("publicimages", "Image");
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
-    let mut truncate = None;
-    match st.faults.take("publicimages", "Image") {
-        None => {}
-        Some(FaultAction::Delay(ms)) => tokio::time::sleep(Duration::from_millis(ms)).await,
-        Some(FaultAction::Hang) => std::future::pending::<()>().await,
-        Some(FaultAction::HttpStatus {
-            status,
-            retry_after,
-            body,
-        }) => return http_status_fault(status, retry_after, body),
-        Some(FaultAction::Code { code, message }) => {
-            return envelope(StatusCode::OK, code, &message)
-        }
-        Some(FaultAction::MalformedJson(b)) => return raw_json(StatusCode::OK, b),
-        Some(FaultAction::TruncatedJson(n)) => truncate = Some(n),
-    }
+    let truncate = match inject(&st, "publicimages", "Image", |code, msg| {
+        envelope(StatusCode::OK, code, msg)
+    })
+    .await
+    {
+        Ok(t) => t,
+        Err(fault) => return fault,
+    };
     if hash.len() != 40 || !hash.bytes().all(|c| c.is_ascii_hexdigit()) {
         return (StatusCode::NOT_FOUND, "image not found").into_response();
     }
