@@ -95,17 +95,24 @@ fn check_yard_code(value: &str) -> Result<(), EasycarsError> {
     }
 }
 
-fn check_base_url(value: &str) -> Result<(), EasycarsError> {
-    let rest = value
+/// Whether `value` can be an EasyCars API root: http(s), a host, no user info, query or fragment,
+/// no whitespace or control characters, at most 2000 bytes. Shared by `set_credentials` and the
+/// `base_url` server option.
+pub fn is_safe_base_url(value: &str) -> bool {
+    let host = value
         .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    let ok = value.len() <= 2000
+        .or_else(|| value.strip_prefix("http://"))
+        .map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    value.len() <= 2000
         && !value.chars().any(|c| c.is_whitespace() || c.is_control())
         && !value.contains(['?', '#'])
-        // SECURITY: credentials belong in easycars.credentials, never inside a URL.
-        && host.is_some_and(|h| !h.is_empty() && !h.contains('@'));
-    if ok {
+        // SECURITY: credentials belong in easycars.credentials, never inside a URL (or an option
+        // every role can read).
+        && host.is_some_and(|h| !h.is_empty() && !h.contains('@'))
+}
+
+fn check_base_url(value: &str) -> Result<(), EasycarsError> {
+    if is_safe_base_url(value) {
         Ok(())
     } else {
         Err(EasycarsError::InvalidArgument {

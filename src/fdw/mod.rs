@@ -148,16 +148,7 @@ fn parse_int<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 }
 
 fn check_base_url(value: &str) -> Result<(), FdwError> {
-    let host = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"))
-        .map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    // SECURITY: no user info, query or fragment: nothing secret can hide in a readable option.
-    if host.is_some_and(|h| !h.is_empty() && !h.contains('@'))
-        && !value.contains(['?', '#'])
-        && !value.chars().any(char::is_whitespace)
-        && value.len() <= 2000
-    {
+    if crate::credentials::is_safe_base_url(value) {
         Ok(())
     } else {
         Err(FdwError::InvalidOption {
