@@ -4,16 +4,10 @@ BEGIN;
 SELECT plan(72);
 \ir _fixtures.psql
 
-SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
-INSERT INTO easycars.dealership (id, name) SELECT n, name FROM easycars_test.sim_dealer;
-SELECT easycars.set_credentials(n, client_id, client_secret, account_number, account_secret, 'Test', NULL,
-                                current_setting('easycars_test.sim_url') || '/TestECService')
-FROM easycars_test.sim_dealer \g /dev/null
+\ir _sim_dealers.psql
 CREATE SERVER ec1 FOREIGN DATA WRAPPER easycars_fdw OPTIONS (dealership_id '1');
 CREATE SCHEMA ec1;
 IMPORT FOREIGN SCHEMA easycars FROM SERVER ec1 INTO ec1;
-CREATE TEMP TABLE d1 AS SELECT * FROM easycars_test.sim_dealer WHERE n = 1;
-GRANT SELECT ON d1 TO PUBLIC;
 CREATE FUNCTION pg_temp.explain(q text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE r record; out text := '';
 BEGIN

@@ -4,13 +4,7 @@ BEGIN;
 SELECT plan(51);
 \ir _fixtures.psql
 
-SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
-INSERT INTO easycars.dealership (id, name) SELECT n, name FROM easycars_test.sim_dealer;
-SELECT easycars.set_credentials(n, client_id, client_secret, account_number, account_secret, 'Test', NULL,
-                                current_setting('easycars_test.sim_url') || '/TestECService')
-FROM easycars_test.sim_dealer \g /dev/null
-CREATE TEMP TABLE d1 AS SELECT * FROM easycars_test.sim_dealer WHERE n = 1;
-GRANT SELECT ON d1 TO PUBLIC;
+\ir _sim_dealers.psql
 SET client_min_messages = warning;
 CREATE FUNCTION pg_temp.counts(log_id bigint) RETURNS int[] LANGUAGE sql AS $$
     SELECT ARRAY[l.records_created, l.records_updated, l.records_unchanged, l.records_removed, l.records_failed]

@@ -5,12 +5,7 @@ SELECT plan(18);
 \ir _fixtures.psql
 SET client_min_messages = error;
 
-SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
-INSERT INTO easycars.dealership (id, name) SELECT n, name FROM easycars_test.sim_dealer;
-SELECT easycars.set_credentials(n, client_id, client_secret, account_number, account_secret, 'Test', NULL,
-                                current_setting('easycars_test.sim_url') || '/TestECService')
-FROM easycars_test.sim_dealer \g /dev/null
-CREATE TEMP TABLE d1 AS SELECT * FROM easycars_test.sim_dealer WHERE n = 1;
+\ir _sim_dealers.psql
 -- Posts a (possibly huge) JSON body through stdin, beyond any command-line limit.
 CREATE FUNCTION pg_temp.sim_post(path text, body text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
