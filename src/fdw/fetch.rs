@@ -21,7 +21,14 @@ pub enum Item {
 /// One GetAdvertisementStocks answer, items as received.
 pub struct StockAnswer {
     items: Vec<Box<serde_json::value::RawValue>>,
-    stock_numbers: std::cell::OnceCell<Vec<Option<String>>>,
+    keys: std::cell::OnceCell<Vec<ItemKey>>,
+}
+
+/// What the first pass of a sync needs of an item, read without building the item: its
+/// StockNumber and the MD5 of its text.
+pub struct ItemKey {
+    pub stock_number: Option<Value>,
+    pub md5: [u8; 16],
 }
 
 impl StockAnswer {
@@ -29,28 +36,39 @@ impl StockAnswer {
         self.items[i].get()
     }
 
-    /// Each item's StockNumber, read once (the rest of each item is skipped, not built).
-    fn stock_numbers(&self) -> &[Option<String>] {
+    /// Every item's key, computed once per answer on all cores (pure Rust, no Postgres calls).
+    pub fn keys(&self) -> &[ItemKey] {
         #[derive(serde::Deserialize)]
         struct Key {
             #[serde(rename = "StockNumber", default)]
             stock_number: Option<Value>,
         }
-        self.stock_numbers.get_or_init(|| {
-            self.items
-                .iter()
-                .map(|raw| {
-                    match serde_json::from_str::<Key>(raw.get())
+        self.keys.get_or_init(|| {
+            super::runtime::parallel_map(&self.items, |raw| {
+                use md5::Digest;
+                let text = raw.get();
+                ItemKey {
+                    stock_number: serde_json::from_str::<Key>(text)
                         .ok()
-                        .and_then(|k| k.stock_number)
-                    {
-                        Some(Value::String(s)) => Some(s),
-                        Some(other) => Some(other.to_string()),
-                        None => None,
-                    }
-                })
-                .collect()
+                        .and_then(|k| k.stock_number),
+                    md5: md5::Md5::digest(text.as_bytes()).into(),
+                }
+            })
         })
+    }
+
+    /// An item's MD5 if the keys are already known (a sync's second pass reuses the first's).
+    pub fn known_md5(&self, i: usize) -> Option<[u8; 16]> {
+        self.keys.get().map(|keys| keys[i].md5)
+    }
+
+    /// An item's StockNumber as the text a filter compares with.
+    fn stock_number_text(&self, i: usize) -> Option<std::borrow::Cow<'_, str>> {
+        match &self.keys()[i].stock_number {
+            Some(Value::String(s)) => Some(s.as_str().into()),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string().into()),
+        }
     }
 }
 
@@ -91,7 +109,7 @@ fn stock_answer(
     let items = block_on_interruptible(s.client.get_stock_raw(&s.creds, yard))?;
     let answer = Rc::new(StockAnswer {
         items,
-        stock_numbers: std::cell::OnceCell::new(),
+        keys: std::cell::OnceCell::new(),
     });
     STOCK_ANSWERS.with_borrow_mut(|(_, answers)| answers.insert(key, answer.clone()));
     Ok(answer)
@@ -199,12 +217,12 @@ pub fn fetch(
                         rows.extend((0..answer.items.len()).map(|i| Item::Stock(answer.clone(), i)))
                     }
                     Some(wanted) => {
-                        let keep: Vec<usize> = answer
-                            .stock_numbers()
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, sn)| sn.as_ref().is_some_and(|sn| wanted.contains(sn)))
-                            .map(|(i, _)| i)
+                        let keep: Vec<usize> = (0..answer.items.len())
+                            .filter(|&i| {
+                                answer
+                                    .stock_number_text(i)
+                                    .is_some_and(|sn| wanted.contains(sn.as_ref()))
+                            })
                             .collect();
                         rows.extend(keep.into_iter().map(|i| Item::Stock(answer.clone(), i)));
                     }

@@ -395,6 +395,8 @@ struct ScanState {
     quals: Vec<QualShape>,
     qual_exprs: Vec<*mut pg_sys::ExprState>,
     items: Option<std::vec::IntoIter<Item>>,
+    /// Only stock_number and raw_md5 (or nothing) are read: stock items are not built at all.
+    keys_only: bool,
     mapping_errors: usize,
     first_mapping_error: Option<String>,
     subxact: pg_sys::SubTransactionId,
@@ -496,6 +498,9 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
             FdwError::InsertOnly.report();
         }
         let (attrs, natts) = attr_plans(rel, data.entity, &data.needed);
+        let keys_only = attrs
+            .iter()
+            .all(|a| matches!(a.column.kind, Kind::RawMd5) || a.column.key == STOCK_NUMBER_KEY);
         let exprs = pg_sys::ExecInitExprList((*plan).fdw_exprs, node as *mut pg_sys::PlanState);
         let qual_exprs = PgList::<pg_sys::ExprState>::from_pg(exprs)
             .iter_ptr()
@@ -513,6 +518,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
             quals: data.quals,
             qual_exprs,
             items: None,
+            keys_only,
             mapping_errors: 0,
             first_mapping_error: None,
             subxact: pg_sys::GetCurrentSubTransactionId(),
@@ -596,22 +602,54 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
             with_state(node, warn_mapping_errors);
             return slot;
         };
-        // A stock item is parsed only now, for its own row, and dropped with it.
-        let (map, raw_text) = match &item {
-            Item::Parsed(map) => (std::borrow::Cow::Borrowed(map), None),
+        // A stock item is parsed only now, for its own row, and dropped with it; a scan that
+        // reads only keys takes them from the answer's key pass and builds nothing.
+        let keys_only = with_state(node, |state| state.keys_only);
+        let row = match &item {
+            Item::Parsed(map) => Row {
+                item: std::borrow::Cow::Borrowed(map),
+                text: None,
+                md5: None,
+            },
+            Item::Stock(answer, i) if keys_only => {
+                let key = &answer.keys()[*i];
+                let mut item = Map::new();
+                if let Some(sn) = &key.stock_number {
+                    item.insert(STOCK_NUMBER_KEY.to_owned(), sn.clone());
+                }
+                Row {
+                    item: std::borrow::Cow::Owned(item),
+                    text: Some(answer.text(*i)),
+                    md5: Some(key.md5),
+                }
+            }
             Item::Stock(answer, i) => {
                 let text = answer.text(*i);
                 match serde_json::from_str::<Map<String, Value>>(text) {
-                    Ok(map) => (std::borrow::Cow::Owned(map), Some(text)),
+                    Ok(map) => Row {
+                        item: std::borrow::Cow::Owned(map),
+                        text: Some(text),
+                        md5: answer.known_md5(*i),
+                    },
                     Err(_) => FdwError::Internal("a stock item stopped being JSON").report(),
                 }
             }
         };
-        with_state(node, |state| fill_slot(state, slot, &map, raw_text));
+        with_state(node, |state| fill_slot(state, slot, &row));
         pg_sys::ExecStoreVirtualTuple(slot);
         slot
     }
 }
+
+/// One row's source: the item, its text as received (stock) and its digest if already known.
+struct Row<'a> {
+    item: std::borrow::Cow<'a, Map<String, Value>>,
+    text: Option<&'a str>,
+    md5: Option<[u8; 16]>,
+}
+
+/// The EasyCars key of a stock item.
+const STOCK_NUMBER_KEY: &str = "StockNumber";
 
 fn warn_mapping_errors(state: &mut ScanState) {
     if state.mapping_errors > 0 {
@@ -625,18 +663,13 @@ fn warn_mapping_errors(state: &mut ScanState) {
     }
 }
 
-unsafe fn fill_slot(
-    state: &mut ScanState,
-    slot: *mut pg_sys::TupleTableSlot,
-    item: &Map<String, Value>,
-    raw_text: Option<&str>,
-) {
+unsafe fn fill_slot(state: &mut ScanState, slot: *mut pg_sys::TupleTableSlot, row: &Row) {
     unsafe {
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, state.natts);
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, state.natts);
         nulls.fill(true);
         for attr in state.attrs.iter_mut() {
-            match value_datum(attr, item, raw_text) {
+            match value_datum(attr, row) {
                 Ok(Some(d)) => {
                     values[attr.index] = d;
                     nulls[attr.index] = false;
@@ -652,19 +685,18 @@ unsafe fn fill_slot(
 }
 
 /// The datum of one column for one item, allocated in the per-tuple context the executor resets.
-unsafe fn value_datum(
-    attr: &mut AttrPlan,
-    item: &Map<String, Value>,
-    raw_text: Option<&str>,
-) -> Result<Option<pg_sys::Datum>, String> {
+unsafe fn value_datum(attr: &mut AttrPlan, row: &Row) -> Result<Option<pg_sys::Datum>, String> {
     let col = attr.column;
+    let (item, raw_text) = (&*row.item, row.text);
     let typed = match col.kind {
         Kind::RawMd5 => {
             use md5::Digest;
-            let digest = match raw_text {
-                Some(t) => md5::Md5::digest(t.as_bytes()),
-                None => {
+            let digest: [u8; 16] = match (row.md5, raw_text) {
+                (Some(known), _) => known,
+                (None, Some(t)) => md5::Md5::digest(t.as_bytes()).into(),
+                (None, None) => {
                     md5::Md5::digest(serde_json::to_string(item).unwrap_or_default().as_bytes())
+                        .into()
                 }
             };
             Typed::Text(digest.iter().map(|b| format!("{b:02x}")).collect())
