@@ -1,7 +1,7 @@
 -- sync_progress triggers derive elapsed time, speed, ETA and completion, and log completion;
 -- updated_at moves only when a row really changes.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 \ir _fixtures.psql
 
 -- A run that started 120 s ago and has done 30 of 100 items.
@@ -45,6 +45,18 @@ INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, total_i
 VALUES (101, 'run-clean', 'lead', 5, 5);
 SELECT is((SELECT status::text FROM easycars.sync_activity_log WHERE sync_id = 'run-clean'), 'completed',
           'a run inserted already complete logs completed');
+
+-- A restore (pg_dump's scripts set row_security = off) loads a finished run exactly as dumped and
+-- does not log its completion a second time.
+SET LOCAL row_security = off;
+INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, total_items, processed_count, started_at, completed_at,
+                                    updated_at, elapsed_seconds, speed_items_per_min, eta_seconds)
+VALUES (101, 'run-restored', 'stock', 10, 10, '2026-01-05 10:00+00', '2026-01-05 10:01+00', '2026-01-05 10:02+00', 60, 10, 0);
+RESET row_security;
+SELECT results_eq($$SELECT updated_at, elapsed_seconds, speed_items_per_min FROM easycars.sync_progress WHERE sync_id = 'run-restored'$$,
+                  $$VALUES ('2026-01-05 10:02+00'::timestamptz, 60, 10.00)$$, 'a restored progress row keeps its dumped values');
+SELECT is((SELECT count(*)::int FROM easycars.sync_activity_log WHERE sync_id = 'run-restored'), 0,
+          'and its completion is not logged again (the dump brings the original activity row)');
 
 -- updated_at: moves on a real change, stays on a no-op update.
 UPDATE easycars.vehicle SET updated_at = '2020-01-01' WHERE dealership_id = 101;

@@ -75,7 +75,7 @@ SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.current_dealership_i
 UNION ALL
 SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.sync_stock(integer,boolean)', 'function easycars.push_leads(integer,boolean)',
     'function easycars.sync_leads(integer,boolean)', 'function easycars.preview_stock_sync(integer,interval)', 'procedure easycars.run_due_syncs(text)',
-    'function easycars.cleanup_preview_cache()', 'function easycars._ensure_remote(integer)',
+    'function easycars.cleanup_preview_cache()', 'function easycars._ensure_remote(integer)', 'function easycars._ensure_partitions()',
     'function easycars._begin_run(integer,text,text,easycars.sync_entity,boolean,jsonb)',
     'function easycars._finish_run(easycars.sync_log,easycars.sync_entity,text,integer,integer,integer,integer,integer,integer,jsonb,text,text)',
     'function easycars._report(easycars.sync_log,text)', 'function easycars._stock_feed_sql(integer)', 'function easycars._stock_keys_sql(integer)', 'function easycars._stock_upsert_sql(text,text)', 'function easycars._run_stock_upsert(text,text,integer)',
@@ -117,8 +117,9 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronames
                 AND p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp']$$,
               ARRAY['easycars.set_credentials(integer,text,text,text,text,text,text,text)', 'easycars.rotate_encryption_key()',
                     'easycars.verify_credentials(integer)', 'easycars.cleanup_preview_cache()', 'easycars.archive_sync_logs(interval,interval)',
-                    'easycars.maintain_partitions(integer,interval,timestamp with time zone)', 'easycars._ensure_remote(integer)'],
-              'the SECURITY DEFINER functions are the reviewed seven, all with search_path = pg_catalog, pg_temp');
+                    'easycars.maintain_partitions(integer,interval,timestamp with time zone)', 'easycars._ensure_remote(integer)',
+                    'easycars._ensure_partitions()'],
+              'the SECURITY DEFINER functions are the reviewed eight, all with search_path = pg_catalog, pg_temp');
 
 -- Views: monitoring views run with the reader's rights; credentials_safe filters by tenant itself.
 SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind = 'v'

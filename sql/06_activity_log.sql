@@ -12,7 +12,6 @@ CREATE TABLE easycars.sync_activity_log (
     error_message    text,
     initiated_by     text        DEFAULT current_user,
     created_at       timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT sync_activity_log_pkey PRIMARY KEY (dealership_id, id, created_at),
     CONSTRAINT sync_activity_log_dealership_fkey FOREIGN KEY (dealership_id)
         REFERENCES easycars.dealership (id) ON DELETE CASCADE,
     CONSTRAINT sync_activity_log_positive_count CHECK (record_count >= 0),
@@ -24,14 +23,29 @@ COMMENT ON COLUMN easycars.sync_activity_log.sync_id IS 'The run this row belong
 COMMENT ON COLUMN easycars.sync_activity_log.record_count IS 'Records the action covered.';
 COMMENT ON COLUMN easycars.sync_activity_log.initiated_by IS 'Role that caused the activity.';
 
+-- The key and indexes live on each partition, not on the parent. The parent belongs to the
+-- extension while monthly partitions are user data that pg_dump recreates: a key on the parent
+-- would make ATTACH build each partition's own, and the dump's copy of it would then collide.
+-- (The key includes the partition column, so per-partition keys are as unique as a parent's.)
+CREATE FUNCTION easycars._index_activity_partition(p_partition regclass) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('ALTER TABLE %s ADD PRIMARY KEY (dealership_id, id, created_at)', p_partition);
+    EXECUTE format('CREATE INDEX ON %s (dealership_id, created_at DESC)', p_partition);
+    EXECUTE format('CREATE INDEX ON %s (dealership_id, entity_type, created_at DESC)', p_partition);
+    EXECUTE format('CREATE INDEX ON %s (action, created_at DESC)', p_partition);
+    EXECUTE format('CREATE INDEX ON %s (status, created_at DESC)', p_partition);
+    EXECUTE format('CREATE INDEX ON %s (sync_id, created_at DESC)', p_partition);
+END
+$$;
+COMMENT ON FUNCTION easycars._index_activity_partition(regclass) IS
+    'Internal: gives a sync_activity_log partition its primary key (dealership_id, id, created_at) and the indexes by dealership, entity, action, status and sync_id (each with created_at DESC).';
+
 -- Safety net: a row for a month with no partition never fails; maintain_partitions() moves such
 -- rows into their month's partition when it creates it.
 CREATE TABLE easycars.sync_activity_log_default PARTITION OF easycars.sync_activity_log DEFAULT;
 COMMENT ON TABLE easycars.sync_activity_log_default IS
     'Default partition of sync_activity_log for rows whose month has no partition yet; emptied by easycars.maintain_partitions().';
-
-CREATE INDEX sync_activity_log_dealership_created_idx ON easycars.sync_activity_log (dealership_id, created_at DESC);
-CREATE INDEX sync_activity_log_entity_idx ON easycars.sync_activity_log (dealership_id, entity_type, created_at DESC);
-CREATE INDEX sync_activity_log_action_idx ON easycars.sync_activity_log (action, created_at DESC);
-CREATE INDEX sync_activity_log_status_idx ON easycars.sync_activity_log (status, created_at DESC);
-CREATE INDEX sync_activity_log_sync_id_idx ON easycars.sync_activity_log (sync_id, created_at DESC);
+SELECT easycars._index_activity_partition('easycars.sync_activity_log_default');

@@ -53,6 +53,11 @@ CREATE FUNCTION easycars._sync_progress_validate_totals() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    -- pg_dump's scripts run with row_security = off (nothing else inserts here with it off:
+    -- RLS would refuse): a restore loads rows exactly as they were dumped.
+    IF TG_OP = 'INSERT' AND pg_catalog.current_setting('row_security') = 'off' THEN
+        RETURN NEW;
+    END IF;
     IF NEW.processed_count + NEW.failed_count > NEW.total_items THEN
         RAISE EXCEPTION 'processed_count (%) + failed_count (%) exceeds total_items (%)',
                 NEW.processed_count, NEW.failed_count, NEW.total_items
@@ -71,12 +76,15 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION easycars._sync_progress_validate_totals() IS
-    'Internal trigger: rejects counts beyond total_items (23514), clamps current_item, and sets completed_at when every item is accounted for.';
+    'Internal trigger: rejects counts beyond total_items (23514), clamps current_item, and sets completed_at when every item is accounted for. Rows restored by pg_dump''s scripts (row_security = off) are kept as dumped by all four sync_progress triggers.';
 
 CREATE FUNCTION easycars._sync_progress_touch() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    IF TG_OP = 'INSERT' AND pg_catalog.current_setting('row_security') = 'off' THEN
+        RETURN NEW; -- a restore (see _sync_progress_validate_totals)
+    END IF;
     -- clock_timestamp, not now(): a run inside one long transaction still shows time passing.
     NEW.updated_at := pg_catalog.clock_timestamp();
     RETURN NEW;
@@ -91,6 +99,9 @@ DECLARE
     until timestamptz := coalesce(NEW.completed_at, pg_catalog.clock_timestamp());
     seconds numeric := greatest(extract(epoch FROM until - NEW.started_at), 0);
 BEGIN
+    IF TG_OP = 'INSERT' AND pg_catalog.current_setting('row_security') = 'off' THEN
+        RETURN NEW; -- a restore (see _sync_progress_validate_totals)
+    END IF;
     NEW.elapsed_seconds := floor(seconds)::integer;
     IF seconds > 0 AND NEW.processed_count > 0 THEN
         NEW.speed_items_per_min := round(NEW.processed_count / seconds * 60, 2);
@@ -115,6 +126,9 @@ CREATE FUNCTION easycars._sync_progress_log_completion() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    IF TG_OP = 'INSERT' AND pg_catalog.current_setting('row_security') = 'off' THEN
+        RETURN NULL; -- a restore (see _sync_progress_validate_totals): the completion was logged then
+    END IF;
     IF NEW.completed_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.completed_at IS NULL) THEN
         INSERT INTO easycars.sync_activity_log (
             dealership_id, sync_id, entity_type, action, status,

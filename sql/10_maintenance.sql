@@ -100,6 +100,7 @@ BEGIN
         CONTINUE WHEN to_regclass(format('easycars.%I', name)) IS NOT NULL;
 
         EXECUTE format('CREATE TABLE easycars.%I (LIKE easycars.sync_activity_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+        PERFORM easycars._index_activity_partition(format('easycars.%I', name)::regclass);
         -- Rows that landed in the default partition for this month move first, or ATTACH would fail.
         EXECUTE format(
             'WITH moved AS (DELETE FROM easycars.sync_activity_log_default WHERE created_at >= %L AND created_at < %L RETURNING *) '
@@ -138,3 +139,23 @@ END
 $$;
 COMMENT ON FUNCTION easycars.maintain_partitions(integer, interval, timestamptz) IS
     'Keeps sync_activity_log''s monthly partitions: creates the month of as_of (default now) and months_ahead more (default 3), moving any of their rows out of the default partition; detaches and drops months older than retain (default 12 months). Returns one row per partition created, dropped or purged. Schedule it daily; easycars_admin only.';
+
+-- The month's partitions for the sync runs about to log (run_due_syncs calls this): creates what
+-- is missing, never drops. Cheap when they exist.
+CREATE FUNCTION easycars._ensure_partitions() RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    this_month date := date_trunc('month', now() AT TIME ZONE 'UTC')::date;
+BEGIN
+    IF to_regclass(format('easycars.%I', 'sync_activity_log_p' || to_char(this_month, 'YYYY_MM'))) IS NOT NULL
+       AND to_regclass(format('easycars.%I', 'sync_activity_log_p' || to_char(this_month + interval '1 month', 'YYYY_MM'))) IS NOT NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN (SELECT count(*) FROM easycars.maintain_partitions(3, '100 years') WHERE action = 'created');
+END
+$$;
+COMMENT ON FUNCTION easycars._ensure_partitions() IS
+    'Internal: creates this month''s sync_activity_log partition and three ahead if this or next month''s is missing (never drops anything); returns how many it created. Called by run_due_syncs.';

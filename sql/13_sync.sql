@@ -659,6 +659,10 @@ BEGIN
         RAISE NOTICE 'easycars.run_due_syncs: this server is a replica; nothing to do';
         RETURN;
     END IF;
+    -- This month's activity partition exists before the runs log into it; committed at once, so
+    -- the DDL locks are not held across the syncs.
+    PERFORM easycars._ensure_partitions();
+    COMMIT;
     FOR d IN SELECT c.dealership_id FROM easycars.credentials c WHERE c.is_active ORDER BY c.dealership_id LOOP
         -- Each dealership's work commits on its own: one dealership's failure never rolls back another's.
         IF what IN ('all', 'stock') THEN
@@ -730,7 +734,7 @@ BEGIN
 END
 $$;
 COMMENT ON PROCEDURE easycars.run_due_syncs(text) IS
-    'For pg_cron (CALL must be the job''s only command): syncs every dealership with active credentials in turn, each step in its own transaction (stock; leads pushed one per transaction; leads refreshed). what: all, stock or leads. A no-op on a replica.';
+    'For pg_cron (CALL must be the job''s only command): makes sure this month''s activity partition exists, then syncs every dealership with active credentials in turn, each step in its own transaction (stock; leads pushed one per transaction; leads refreshed). what: all, stock or leads. A no-op on a replica.';
 
 CREATE FUNCTION easycars.schedule_syncs(stock_cron text DEFAULT '*/15 * * * *', leads_cron text DEFAULT '5 * * * *')
 RETURNS TABLE (job_name text, schedule text, command text, jobid bigint)

@@ -87,7 +87,7 @@ GRANT SELECT (id, dealership_id, environment, is_active, yard_code, base_url, ac
 GRANT USAGE ON SCHEMA easycars_remote TO easycars_admin, easycars_sync;
 GRANT EXECUTE ON FUNCTION easycars.sync_stock(integer, boolean), easycars.push_leads(integer, boolean),
                           easycars.sync_leads(integer, boolean), easycars.preview_stock_sync(integer, interval),
-                          easycars._ensure_remote(integer),
+                          easycars._ensure_remote(integer), easycars._ensure_partitions(),
                           easycars._begin_run(integer, text, text, easycars.sync_entity, boolean, jsonb),
                           easycars._finish_run(easycars.sync_log, easycars.sync_entity, text, integer, integer, integer, integer, integer, integer, jsonb, text, text),
                           easycars._report(easycars.sync_log, text), easycars._stock_feed_sql(integer), easycars._stock_keys_sql(integer), easycars._stock_upsert_sql(text, text), easycars._run_stock_upsert(text, text, integer),
@@ -111,18 +111,15 @@ SELECT pg_catalog.pg_extension_config_dump('easycars.sync_log_archive', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_state', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_progress', '');
 
--- This month and the next three exist from the start. Like every later partition they are user
--- data, not extension members: pg_dump keeps them and maintain_partitions() may drop them.
-SELECT count(*) FROM easycars.maintain_partitions();
-DO $$
-DECLARE
-    p regclass;
-BEGIN
-    FOR p IN SELECT inhrelid::regclass FROM pg_catalog.pg_inherits
-             WHERE inhparent = 'easycars.sync_activity_log'::regclass
-               AND inhrelid <> 'easycars.sync_activity_log_default'::regclass
-    LOOP
-        EXECUTE format('ALTER EXTENSION easycars DROP TABLE %s', p);
-    END LOOP;
-END
-$$;
+-- The rows of the default partition, and where the identity sequences stand: without these a
+-- restored database would hand out ids that are already taken.
+SELECT pg_catalog.pg_extension_config_dump('easycars.sync_activity_log_default', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.dealership_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.credentials_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.sync_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.vehicle_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.lead_id_seq', '');
+
+-- No monthly partition is made here. Partitions are user data that pg_dump keeps, and a restore
+-- runs CREATE EXTENSION before it recreates them: one made here would collide by name. They come
+-- from maintain_partitions() and from run_due_syncs(); until then rows wait in the default.
