@@ -14,3 +14,5 @@ COMMENT ON FUNCTION easycars.fdw_insert_results() IS
 COMMENT ON FUNCTION easycars.clear_fdw_insert_results() IS 'Forgets this session''s easycars.fdw_insert_results(); returns how many were dropped.';
 COMMENT ON FUNCTION easycars._foreign_table_ddl(text, text, text, text) IS
     'Internal: the CREATE FOREIGN TABLE statement IMPORT FOREIGN SCHEMA would issue for an entity, under a given schema, table name and server.';
+COMMENT ON FUNCTION easycars._jsonb_encoder_check(text) IS
+    'Internal, for tests and diagnostics: whether the jsonb the stock scans build in Rust for this JSON text is byte for byte what jsonb_in builds (same, fallback when the encoder leaves it to jsonb_in, or where they differ).';

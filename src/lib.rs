@@ -92,7 +92,8 @@ extension_sql_file!(
         easycars_fdw_meta,
         fdw_insert_results,
         clear_fdw_insert_results,
-        _foreign_table_ddl
+        _foreign_table_ddl,
+        _jsonb_encoder_check
     ]
 );
 extension_sql_file!(

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod fetch;
+pub mod jsonb;
 pub mod modify;
 pub mod runtime;
 pub mod scan;
@@ -489,4 +490,31 @@ fn _foreign_table_ddl(
         reason: "expected stock, leads, contacts or quotations".into(),
     })?;
     Ok(entity.create_statement_named(table_schema, table_name, server))
+}
+
+/// Whether the FDW's `jsonb` encoder (`easycars-jsonb`) builds exactly `jsonb_in`'s bytes for a
+/// document: `same`, `fallback` (the encoder leaves it to `jsonb_in`) or where they differ.
+/// For tests and diagnostics; raises `jsonb_in`'s error for text that is not valid jsonb.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _jsonb_encoder_check(json: &str) -> String {
+    let Some(ours) = easycars_jsonb::encode(json) else {
+        return "fallback".into();
+    };
+    let cstr = std::ffi::CString::new(json).unwrap_or_default();
+    let theirs = unsafe {
+        let datum =
+            pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(cstr.as_ptr().into())])
+                .unwrap_or_else(|| pgrx::error!("jsonb_in returned NULL"));
+        let p = datum.cast_mut_ptr::<pg_sys::varlena>();
+        std::slice::from_raw_parts(p as *const u8, pgrx::varsize_any(p))
+    };
+    match ours.iter().zip(theirs).position(|(a, b)| a != b) {
+        None if ours.len() == theirs.len() => "same".into(),
+        at => format!(
+            "differs at byte {} (ours {} bytes, jsonb_in {})",
+            at.unwrap_or(ours.len().min(theirs.len())),
+            ours.len(),
+            theirs.len()
+        ),
+    }
 }

@@ -395,8 +395,8 @@ struct ScanState {
     quals: Vec<QualShape>,
     qual_exprs: Vec<*mut pg_sys::ExprState>,
     items: Option<std::vec::IntoIter<Item>>,
-    /// Only stock_number and raw_md5 (or nothing) are read: stock items are not built at all.
-    keys_only: bool,
+    /// Only stock_number, raw_md5 and raw (or nothing) are read: stock items are not parsed.
+    skip_parse: bool,
     mapping_errors: usize,
     first_mapping_error: Option<String>,
     subxact: pg_sys::SubTransactionId,
@@ -498,9 +498,11 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
             FdwError::InsertOnly.report();
         }
         let (attrs, natts) = attr_plans(rel, data.entity, &data.needed);
-        let keys_only = attrs
-            .iter()
-            .all(|a| matches!(a.column.kind, Kind::RawMd5) || a.column.key == STOCK_NUMBER_KEY);
+        let skip_parse = attrs.iter().all(|a| {
+            matches!(a.column.kind, Kind::RawMd5)
+                || a.column.key == STOCK_NUMBER_KEY
+                || (matches!(a.column.kind, Kind::Json) && a.column.key.is_empty())
+        });
         let exprs = pg_sys::ExecInitExprList((*plan).fdw_exprs, node as *mut pg_sys::PlanState);
         let qual_exprs = PgList::<pg_sys::ExprState>::from_pg(exprs)
             .iter_ptr()
@@ -518,7 +520,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
             quals: data.quals,
             qual_exprs,
             items: None,
-            keys_only,
+            skip_parse,
             mapping_errors: 0,
             first_mapping_error: None,
             subxact: pg_sys::GetCurrentSubTransactionId(),
@@ -603,15 +605,15 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
             return slot;
         };
         // A stock item is parsed only now, for its own row, and dropped with it; a scan that
-        // reads only keys takes them from the answer's key pass and builds nothing.
-        let keys_only = with_state(node, |state| state.keys_only);
+        // reads only keys and the text takes the keys from the answer's key pass, parsing nothing.
+        let skip_parse = with_state(node, |state| state.skip_parse);
         let row = match &item {
             Item::Parsed(map) => Row {
                 item: std::borrow::Cow::Borrowed(map),
                 text: None,
                 md5: None,
             },
-            Item::Stock(answer, i) if keys_only => {
+            Item::Stock(answer, i) if skip_parse => {
                 let key = &answer.keys()[*i];
                 let mut item = Map::new();
                 if let Some(sn) = &key.stock_number {
@@ -625,13 +627,22 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
             }
             Item::Stock(answer, i) => {
                 let text = answer.text(*i);
-                match serde_json::from_str::<Map<String, Value>>(text) {
-                    Ok(map) => Row {
-                        item: std::borrow::Cow::Owned(map),
-                        text: Some(text),
-                        md5: answer.known_md5(*i),
-                    },
-                    Err(_) => FdwError::Internal("a stock item stopped being JSON").report(),
+                let parsed = serde_json::from_str::<Map<String, Value>>(text).ok();
+                // An item whose text is JSON but not an object we can read (a lone surrogate
+                // escape, say) becomes a row of NULLs but its raw text and digest: counted, not fatal.
+                let item = parsed.unwrap_or_else(|| {
+                    with_state(node, |state| {
+                        state.mapping_errors += 1;
+                        state.first_mapping_error.get_or_insert_with(|| {
+                            "a stock item could not be read as an object".into()
+                        });
+                    });
+                    Map::new()
+                });
+                Row {
+                    item: std::borrow::Cow::Owned(item),
+                    text: Some(text),
+                    md5: answer.known_md5(*i),
                 }
             }
         };
@@ -702,19 +713,21 @@ unsafe fn value_datum(attr: &mut AttrPlan, row: &Row) -> Result<Option<pg_sys::D
             Typed::Text(digest.iter().map(|b| format!("{b:02x}")).collect())
         }
         Kind::Json => {
-            let text = if col.key.is_empty() {
+            let text: std::borrow::Cow<str> = match (col.key.is_empty(), raw_text) {
                 // The item exactly as received when we have its text; re-serialised otherwise.
-                raw_text.map_or_else(|| serde_json::to_string(item), |t| Ok(t.to_owned()))
-            } else {
-                match item.get(col.key) {
+                (true, Some(t)) => t.into(),
+                (true, None) => serde_json::to_string(item)
+                    .map_err(|e| e.to_string())?
+                    .into(),
+                (false, _) => match item.get(col.key) {
                     None | Some(Value::Null) => return Ok(None),
-                    Some(v) => serde_json::to_string(v),
-                }
+                    Some(v) => serde_json::to_string(v).map_err(|e| e.to_string())?.into(),
+                },
             };
-            // jsonb rejects \u0000 escapes; one such string must not fail the whole scan.
-            let text = text
-                .map_err(|e| e.to_string())?
-                .replace("\\u0000", "\\ufffd");
+            if attr.input.is_none() {
+                // jsonb, built without a second parse (and never failing on \u0000).
+                return Ok(Some(super::jsonb::to_datum(&text)));
+            }
             return Ok(Some(unsafe { input_text(attr, &text) }));
         }
         Kind::Label(label) => match item
