@@ -92,6 +92,12 @@ SQL
   read -r tf2 _ _ < <(measure "$upsert")
   read -r tc _ _ < <(measure "COPY bench_copy FROM '$EASYCARS_PG_DIR/vehicles.bin' (FORMAT binary);")
 
+  # The HTTP floor: the same answer downloaded by curl (token first), nothing parsed or stored.
+  read -r cid csec asec < <(curl -s "$SIM_URL/_sim/manifest" | python3 -c "import json,sys; d=json.load(sys.stdin)['dealers'][0]; print(d['ClientID'], d['ClientSecret'], d['AccountSecret'])")
+  token=$(curl -s -X POST --data '' "$SIM_URL/TestECService/StockService/RequestToken?ClientID=$cid&ClientSecret=$csec" | python3 -c "import json,sys; print(json.load(sys.stdin)['Token'])")
+  th=$(curl -s -o /dev/null -w '%{time_total}' -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    "$SIM_URL/TestECService/StockService/GetAdvertisementStocks" -d "{\"AccountNumber\":\"$acct\",\"AccountSecret\":\"$asec\"}")
+
   # Scans of the stock foreign table: time to first row and total (from EXPLAIN ANALYZE).
   q -c "CREATE SERVER IF NOT EXISTS bench FOREIGN DATA WRAPPER easycars_fdw OPTIONS (dealership_id '1')" \
     -c "CREATE SCHEMA IF NOT EXISTS bench" -c "DROP FOREIGN TABLE IF EXISTS bench.stock" \
@@ -101,9 +107,10 @@ SQL
   scan_first=$(echo "$count_plan" | python3 -c "import json,sys; p=json.load(sys.stdin)[0]['Plan']['Plans'][0]; print(round(p['Actual Startup Time']/1000,3), round(p['Actual Total Time']/1000,3))")
   filt_first=$(echo "$filt_plan" | python3 -c "import json,sys; p=json.load(sys.stdin)[0]['Plan']; print(round(p['Actual Startup Time']/1000,3), round(p['Actual Total Time']/1000,3))")
 
-  rows+=("$(printf '%8s | %7.2fs %8.0f/s %6s MiB | %7.2fs (%s upd) %6s MiB | %7.2fs (%s same) %6s MiB, %s tuples written | %7.2fs %7.2fs %7.2fs | %5.2fx %5.2fx | %s / %s s | %s / %s s' \
+  rows+=("$(printf '%8s | %7.2fs %8.0f/s %6s MiB | %7.2fs (%s upd) %6s MiB | %7.2fs (%s same) %6s MiB, %s tuples written | %7.2fs %7.2fs %7.2fs %7.2fs | %5.2fx %5.2fx | %5.2fx %5.2fx | %s / %s s | %s / %s s' \
     "$n" "$t1" "$(calc "$n / $t1")" "$m1" "$t2" "$r2" "$m2" "$t3" "$r3" "$m3" "$((w1 - w0))" \
-    "$tc" "$tf1" "$tf2" "$(calc "$t1 / $tf1")" "$(calc "$t2 / $tf2")" $scan_first $filt_first)")
+    "$tc" "$tf1" "$tf2" "$th" "$(calc "$t1 / $tf1")" "$(calc "$t2 / $tf2")" \
+    "$(calc "$t1 / ($th + $tf1)")" "$(calc "$t2 / ($th + $tf2)")" $scan_first $filt_first)")
 done
 
 # Lead refresh: LEADS leads with LEAD_LATENCY_MS per GetLeadDetail, against the sequential minimum.
@@ -128,7 +135,7 @@ peak=$(curl -s "$SIM_URL/_sim/stats" | python3 -c "import json,sys; print(json.l
 echo
 echo "easycars benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, PostgreSQL $(q -c 'SHOW server_version'), release build"
 echo
-echo "vehicles | first sync: time, rows/s, peak backend RSS | 1% changed: time, peak | no change: time, peak, tuples written | floors: binary COPY, staging upsert (first), (1%) | sync / staging-upsert: first, 1% | SELECT count(*): first row / total | filtered SELECT: first row / total"
+echo "vehicles | first sync: time, rows/s, peak backend RSS | 1% changed: time, peak | no change: time, peak, tuples written | floors: binary COPY, staging upsert (first), (1%), HTTP fetch (curl) | sync / staging-upsert: first, 1% | sync / (HTTP fetch + staging upsert): first, 1% | SELECT count(*): first row / total | filtered SELECT: first row / total"
 for r in "${rows[@]}"; do echo "$r"; done
 echo
 printf 'lead push: %s leads created in %.2fs\n' "$LEADS" "$tpush"

@@ -397,6 +397,8 @@ struct ScanState {
     items: Option<std::vec::IntoIter<Item>>,
     /// Only stock_number, raw_md5 and raw (or nothing) are read: stock items are not parsed.
     skip_parse: bool,
+    /// Neither stock_number nor raw_md5 is read (count(*), raw alone): the key pass is skipped.
+    no_keys: bool,
     mapping_errors: usize,
     first_mapping_error: Option<String>,
     subxact: pg_sys::SubTransactionId,
@@ -503,6 +505,9 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
                 || a.column.key == STOCK_NUMBER_KEY
                 || (matches!(a.column.kind, Kind::Json) && a.column.key.is_empty())
         });
+        let no_keys = !attrs
+            .iter()
+            .any(|a| matches!(a.column.kind, Kind::RawMd5) || a.column.key == STOCK_NUMBER_KEY);
         let exprs = pg_sys::ExecInitExprList((*plan).fdw_exprs, node as *mut pg_sys::PlanState);
         let qual_exprs = PgList::<pg_sys::ExprState>::from_pg(exprs)
             .iter_ptr()
@@ -521,6 +526,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
             qual_exprs,
             items: None,
             skip_parse,
+            no_keys,
             mapping_errors: 0,
             first_mapping_error: None,
             subxact: pg_sys::GetCurrentSubTransactionId(),
@@ -606,7 +612,7 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
         };
         // A stock item is parsed only now, for its own row, and dropped with it; a scan that
         // reads only keys and the text takes the keys from the answer's key pass, parsing nothing.
-        let skip_parse = with_state(node, |state| state.skip_parse);
+        let (skip_parse, no_keys) = with_state(node, |state| (state.skip_parse, state.no_keys));
         let row = match &item {
             Item::Parsed(map) => Row {
                 item: std::borrow::Cow::Borrowed(map),
@@ -614,15 +620,16 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
                 md5: None,
             },
             Item::Stock(answer, i) if skip_parse => {
-                let key = &answer.keys()[*i];
                 let mut item = Map::new();
-                if let Some(sn) = &key.stock_number {
+                // count(*) or raw alone needs no key at all.
+                let key = (!no_keys).then(|| &answer.keys()[*i]);
+                if let Some(sn) = key.and_then(|k| k.stock_number.as_ref()) {
                     item.insert(STOCK_NUMBER_KEY.to_owned(), sn.clone());
                 }
                 Row {
                     item: std::borrow::Cow::Owned(item),
                     text: Some(answer.text(*i)),
-                    md5: Some(key.md5),
+                    md5: key.map(|k| k.md5),
                 }
             }
             Item::Stock(answer, i) => {
