@@ -23,29 +23,17 @@ struct Sim {
 }
 
 async fn start(dealers: usize, vehicles: usize) -> Sim {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let cfg = SimConfig {
         seed: SEED.fetch_add(1, Ordering::SeqCst),
         dealers,
         vehicles,
         ..SimConfig::default()
     };
-    tokio::spawn(easycars_sim::serve(cfg, listener));
-    let base = format!("http://{addr}");
-    let http = reqwest::Client::new();
-    let manifest = http
-        .get(format!("{base}/_sim/manifest"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sim = easycars_sim::spawn_on_loopback(cfg).await.unwrap();
     Sim {
-        base,
-        http,
-        manifest,
+        base: sim.base,
+        http: reqwest::Client::new(),
+        manifest: sim.manifest,
     }
 }
 
@@ -748,8 +736,8 @@ fn block_on_with_ticks_cancels_on_request() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async move {
             let sim = start(1, 5).await;
-            tx.send((sim.base.clone(), sim.creds(0))).unwrap();
             sim.fault(json!({"route": GAS, "kind": "hang"})).await;
+            tx.send((sim.base.clone(), sim.creds(0))).unwrap();
             std::future::pending::<()>().await;
         });
     });

@@ -37,12 +37,17 @@ fn parse(body: &Bytes) -> Result<Value, Response> {
 
 /// `GET /_sim/manifest`
 pub async fn manifest(State(st): State<Arc<AppState>>) -> Response {
+    ok(manifest_json(&st))
+}
+
+/// The manifest: dealers with their credentials and counts, integrators, settings.
+pub fn manifest_json(st: &AppState) -> Value {
     let dealers: Vec<Value> = st
         .dealers
         .iter()
         .map(|d| {
             let ov = st.overlay(d.index);
-            let (total, per) = Ctx::of(&st, d.index).counts(&ov);
+            let (total, per) = Ctx::of(st, d.index).counts(&ov);
             json!({
                 "DealerName": d.name,
                 "ClientID": d.client_id,
@@ -71,7 +76,7 @@ pub async fn manifest(State(st): State<Arc<AppState>>) -> Response {
         .collect();
     integrators.sort_by(|a, b| a["ClientID"].as_str().cmp(&b["ClientID"].as_str()));
     let base = &st.base_url;
-    ok(json!({
+    json!({
         "base_url": base,
         "test_base_url": format!("{base}/TestECService"),
         "production_base_url": format!("{base}/ECService"),
@@ -81,7 +86,7 @@ pub async fn manifest(State(st): State<Arc<AppState>>) -> Response {
         "dealers": dealers,
         "integrators": integrators,
         "modes": st.modes(),
-    }))
+    })
 }
 
 /// `GET /_sim/stats`

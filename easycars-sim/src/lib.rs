@@ -189,6 +189,25 @@ pub async fn serve(cfg: SimConfig, listener: TcpListener) -> std::io::Result<()>
     serve_state(state, listener).await
 }
 
+/// A simulator started in-process by [`spawn_on_loopback`].
+pub struct OnLoopback {
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    /// What `GET /_sim/manifest` answers at start: dealers, credentials, counts.
+    pub manifest: serde_json::Value,
+}
+
+/// Starts a simulator on 127.0.0.1 at a free port on the current tokio runtime, for tests that
+/// run it in-process; it serves until the runtime ends.
+pub async fn spawn_on_loopback(cfg: SimConfig) -> std::io::Result<OnLoopback> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let state = Arc::new(AppState::new(cfg, base.clone()));
+    let manifest = control::manifest_json(&state);
+    tokio::spawn(serve_state(state, listener));
+    Ok(OnLoopback { base, manifest })
+}
+
 /// Serve a prepared state.
 pub async fn serve_state(state: Arc<AppState>, listener: TcpListener) -> std::io::Result<()> {
     axum::serve(listener, router(state)).await

@@ -23,23 +23,11 @@ pub struct DealerCreds {
 }
 
 pub async fn start(cfg: SimConfig) -> Sim {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(easycars_sim::serve(cfg, listener));
-    let base = format!("http://{addr}");
-    let http = reqwest::Client::new();
-    let manifest = http
-        .get(format!("{base}/_sim/manifest"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sim = easycars_sim::spawn_on_loopback(cfg).await.unwrap();
     Sim {
-        base,
-        http,
-        manifest,
+        base: sim.base,
+        http: reqwest::Client::new(),
+        manifest: sim.manifest,
     }
 }
 
