@@ -672,7 +672,7 @@ impl Client {
             .await?
             .iter()
             .map(|raw| {
-                serde_json::from_str::<StockItem>(raw.get()).map_err(|_| ApiError::Malformed {
+                serde_json::from_str::<StockItem>(raw).map_err(|_| ApiError::Malformed {
                     route,
                     detail: "a StockList element is not an object".into(),
                 })
@@ -680,14 +680,15 @@ impl Client {
             .collect()
     }
 
-    /// `GetAdvertisementStocks` with every item kept as the JSON text received: the whole
-    /// answer is never built into a tree, so memory stays near the size of the answer; callers
-    /// parse one item at a time (the foreign data wrapper does, row by row).
+    /// `GetAdvertisementStocks` with every item kept as the JSON text received, inside the
+    /// answer itself: the answer is never built into a tree nor copied item by item, so memory
+    /// stays near its size; callers parse one item at a time (the foreign data wrapper does, row
+    /// by row).
     pub async fn get_stock_raw(
         &self,
         creds: &Credentials,
         yard_code: Option<&str>,
-    ) -> Result<Vec<Box<RawValue>>, ApiError> {
+    ) -> Result<RawStock, ApiError> {
         let mut body = Map::new();
         if let Some(y) = yard_code.filter(|y| !y.is_empty()) {
             body.insert("YardCode".into(), Value::String(y.to_string()));
@@ -696,20 +697,25 @@ impl Client {
         let answer = self
             .data_call(Service::Stock, "GetAdvertisementStocks", route, creds, body)
             .await?;
+        let malformed = |detail: &str| ApiError::Malformed {
+            route,
+            detail: detail.into(),
+        };
+        // The answer was validated as JSON by the envelope check, so it is UTF-8.
+        let text = String::from_utf8(answer).map_err(|_| malformed("the answer is not UTF-8"))?;
         let list: StockListRaw =
-            serde_json::from_slice(&answer).map_err(|_| ApiError::Malformed {
-                route,
-                detail: "StockList is not an array of objects".into(),
-            })?;
-        drop(answer);
-        let items = list.stock_list.unwrap_or_default();
-        if items.iter().any(|i| !i.get().trim_start().starts_with('{')) {
-            return Err(ApiError::Malformed {
-                route,
-                detail: "a StockList element is not an object".into(),
-            });
+            serde_json::from_str(&text).map_err(|_| malformed("StockList is not an array"))?;
+        let base = text.as_ptr() as usize;
+        let mut spans = Vec::with_capacity(list.stock_list.as_ref().map_or(0, Vec::len));
+        for item in list.stock_list.unwrap_or_default() {
+            let raw = item.get();
+            if !raw.trim_start().starts_with('{') {
+                return Err(malformed("a StockList element is not an object"));
+            }
+            let start = raw.as_ptr() as usize - base;
+            spans.push((start, start + raw.len()));
         }
-        Ok(items)
+        Ok(RawStock { text, spans })
     }
 
     /// `GetLeadDetail` for one lead: typed and raw.
@@ -1172,11 +1178,51 @@ struct EnvelopeProbe {
     error_message: Option<Value>,
 }
 
-/// The stock list of a GetAdvertisementStocks answer, items unparsed.
+/// The stock list of a GetAdvertisementStocks answer, items unparsed and borrowed.
 #[derive(serde::Deserialize)]
-struct StockListRaw {
-    #[serde(rename = "StockList", default)]
-    stock_list: Option<Vec<Box<RawValue>>>,
+struct StockListRaw<'a> {
+    #[serde(rename = "StockList", default, borrow)]
+    stock_list: Option<Vec<&'a RawValue>>,
+}
+
+/// A GetAdvertisementStocks answer as received, with where each StockList item's text is.
+pub struct RawStock {
+    text: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl RawStock {
+    /// How many items the StockList has.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Item `i`'s JSON text, exactly as received (an object).
+    pub fn get(&self, i: usize) -> &str {
+        let (start, end) = self.spans[i];
+        &self.text[start..end]
+    }
+
+    /// Every item's text, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.spans
+            .iter()
+            .map(|&(start, end)| &self.text[start..end])
+    }
+
+    /// The items' positions in the answer, for work split across threads (see [`RawStock::get`]).
+    pub fn spans(&self) -> &[(usize, usize)] {
+        &self.spans
+    }
+
+    /// The text at a position from [`RawStock::spans`].
+    pub fn at(&self, span: (usize, usize)) -> &str {
+        &self.text[span.0..span.1]
+    }
 }
 
 /// An answer's bytes as a JSON object (already checked by `attempt`).

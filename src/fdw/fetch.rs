@@ -20,7 +20,7 @@ pub enum Item {
 
 /// One GetAdvertisementStocks answer, items as received.
 pub struct StockAnswer {
-    items: Vec<Box<serde_json::value::RawValue>>,
+    items: easycars_api::client::RawStock,
     keys: std::cell::OnceCell<Vec<ItemKey>>,
 }
 
@@ -33,7 +33,7 @@ pub struct ItemKey {
 
 impl StockAnswer {
     pub fn text(&self, i: usize) -> &str {
-        self.items[i].get()
+        self.items.get(i)
     }
 
     /// Every item's key, computed once per answer on all cores (pure Rust, no Postgres calls).
@@ -44,9 +44,10 @@ impl StockAnswer {
             stock_number: Option<Value>,
         }
         self.keys.get_or_init(|| {
-            super::runtime::parallel_map(&self.items, |raw| {
+            let items = &self.items;
+            super::runtime::parallel_map(items.spans(), |&span| {
                 use md5::Digest;
-                let text = raw.get();
+                let text = items.at(span);
                 ItemKey {
                     stock_number: serde_json::from_str::<Key>(text)
                         .ok()
