@@ -73,6 +73,90 @@ impl StockAnswer {
     }
 }
 
+/// Which item keys a scan reads, each with its slot in [`StockAnswer::fields`]'s result.
+pub type SlotIndex = HashMap<&'static str, usize, std::hash::BuildHasherDefault<Fnv1a>>;
+
+/// FNV-1a: item keys are short, and this is hashed 72 times per row.
+#[derive(Default)]
+pub struct Fnv1a(u64);
+
+impl std::hash::Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+impl StockAnswer {
+    /// Item `i`'s values for the keys in `index`, by slot; every other value is skipped without
+    /// being built. None if the item is not an object serde can read (a lone surrogate escape).
+    pub fn fields(&self, i: usize, index: &SlotIndex) -> Option<Vec<Option<Value>>> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_str(self.text(i));
+        ItemSeed(index).deserialize(&mut de).ok()
+    }
+}
+
+/// Reads an object into slots: values of indexed keys built, the rest skipped.
+struct ItemSeed<'s>(&'s SlotIndex);
+
+impl<'de> serde::de::DeserializeSeed<'de> for ItemSeed<'_> {
+    type Value = Vec<Option<Value>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ItemSeed<'_> {
+    type Value = Vec<Option<Value>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a stock item object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut slots = vec![None; self.0.len()];
+        // A repeated key keeps its last value, as a parsed object would.
+        while let Some(slot) = map.next_key_seed(KeySeed(self.0))? {
+            match slot {
+                Some(i) => slots[i] = Some(map.next_value::<Value>()?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(slots)
+    }
+}
+
+/// A key, looked up in the index without being allocated.
+struct KeySeed<'s>(&'s SlotIndex);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.get(key).copied())
+    }
+}
+
 thread_local! {
     /// Stock answers of the current top-level statement: a sync reads its feed twice (keys, then
     /// the changed rows) and must see one answer, fetched once.

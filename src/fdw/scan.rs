@@ -9,7 +9,7 @@
 //! quals on documented columns are pushed down, and every qual is still checked locally.
 
 use super::catalog::{Column, Entity, Kind};
-use super::fetch::{fetch, Item, Pushed};
+use super::fetch::{fetch, Item, Pushed, SlotIndex};
 use super::FdwError;
 use easycars_api::mapping::{map_field, Typed};
 use pgrx::pg_sys;
@@ -382,6 +382,8 @@ unsafe extern "C-unwind" fn get_foreign_plan(
 struct AttrPlan {
     index: usize,
     column: &'static Column,
+    /// Where a stock row's value for this column's key is (see `fetch::SlotIndex`).
+    slot: Option<usize>,
     typid: pg_sys::Oid,
     input: Option<(pg_sys::FmgrInfo, pg_sys::Oid, i32)>,
 }
@@ -395,6 +397,8 @@ struct ScanState {
     quals: Vec<QualShape>,
     qual_exprs: Vec<*mut pg_sys::ExprState>,
     items: Option<std::vec::IntoIter<Item>>,
+    /// The item keys the scan reads, by slot: stock items are read for these values only.
+    slots: SlotIndex,
     /// Only stock_number, raw_md5 and raw (or nothing) are read: stock items are not parsed.
     skip_parse: bool,
     /// Neither stock_number nor raw_md5 is read (count(*), raw alone): the key pass is skipped.
@@ -477,6 +481,7 @@ unsafe fn attr_plans(
             plans.push(AttrPlan {
                 index: i,
                 column,
+                slot: None,
                 typid,
                 input,
             });
@@ -499,7 +504,12 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
         if data.entity == Entity::Quotations {
             FdwError::InsertOnly.report();
         }
-        let (attrs, natts) = attr_plans(rel, data.entity, &data.needed);
+        let (mut attrs, natts) = attr_plans(rel, data.entity, &data.needed);
+        let mut slots = SlotIndex::default();
+        for attr in attrs.iter_mut().filter(|a| !a.column.key.is_empty()) {
+            let next = slots.len();
+            attr.slot = Some(*slots.entry(attr.column.key).or_insert(next));
+        }
         let skip_parse = attrs.iter().all(|a| {
             matches!(a.column.kind, Kind::RawMd5)
                 || a.column.key == STOCK_NUMBER_KEY
@@ -525,6 +535,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
             quals: data.quals,
             qual_exprs,
             items: None,
+            slots,
             skip_parse,
             no_keys,
             mapping_errors: 0,
@@ -615,40 +626,45 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
         let (skip_parse, no_keys) = with_state(node, |state| (state.skip_parse, state.no_keys));
         let row = match &item {
             Item::Parsed(map) => Row {
-                item: std::borrow::Cow::Borrowed(map),
+                item: Fields::Map(map),
                 text: None,
                 md5: None,
             },
             Item::Stock(answer, i) if skip_parse => {
-                let mut item = Map::new();
                 // count(*) or raw alone needs no key at all.
                 let key = (!no_keys).then(|| &answer.keys()[*i]);
-                if let Some(sn) = key.and_then(|k| k.stock_number.as_ref()) {
-                    item.insert(STOCK_NUMBER_KEY.to_owned(), sn.clone());
-                }
+                let slots = with_state(node, |state| {
+                    let mut slots = vec![None; state.slots.len()];
+                    if let (Some(&at), Some(sn)) = (
+                        state.slots.get(STOCK_NUMBER_KEY),
+                        key.and_then(|k| k.stock_number.as_ref()),
+                    ) {
+                        slots[at] = Some(sn.clone());
+                    }
+                    slots
+                });
                 Row {
-                    item: std::borrow::Cow::Owned(item),
+                    item: Fields::Slots(slots),
                     text: Some(answer.text(*i)),
                     md5: key.map(|k| k.md5),
                 }
             }
             Item::Stock(answer, i) => {
-                let text = answer.text(*i);
-                let parsed = serde_json::from_str::<Map<String, Value>>(text).ok();
-                // An item whose text is JSON but not an object we can read (a lone surrogate
-                // escape, say) becomes a row of NULLs but its raw text and digest: counted, not fatal.
-                let item = parsed.unwrap_or_else(|| {
-                    with_state(node, |state| {
+                // Only the values of the scan's columns are built.
+                let slots = with_state(node, |state| {
+                    answer.fields(*i, &state.slots).unwrap_or_else(|| {
+                        // JSON but not an object serde can read (a lone surrogate escape): a row
+                        // of NULLs but its raw text and digest, counted, not fatal.
                         state.mapping_errors += 1;
                         state.first_mapping_error.get_or_insert_with(|| {
                             "a stock item could not be read as an object".into()
                         });
-                    });
-                    Map::new()
+                        vec![None; state.slots.len()]
+                    })
                 });
                 Row {
-                    item: std::borrow::Cow::Owned(item),
-                    text: Some(text),
+                    item: Fields::Slots(slots),
+                    text: Some(answer.text(*i)),
                     md5: answer.known_md5(*i),
                 }
             }
@@ -659,11 +675,35 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
     }
 }
 
-/// One row's source: the item, its text as received (stock) and its digest if already known.
+/// One row's source: the item's values, its text as received (stock) and its digest if known.
 struct Row<'a> {
-    item: std::borrow::Cow<'a, Map<String, Value>>,
+    item: Fields<'a>,
     text: Option<&'a str>,
     md5: Option<[u8; 16]>,
+}
+
+/// An item's values: a parsed object (leads, contacts), or a stock item's values for the scan's
+/// columns only, by slot.
+enum Fields<'a> {
+    Map(&'a Map<String, Value>),
+    Slots(Vec<Option<Value>>),
+}
+
+impl Fields<'_> {
+    fn get(&self, attr: &AttrPlan) -> Option<&Value> {
+        match self {
+            Fields::Map(map) => map.get(attr.column.key),
+            Fields::Slots(slots) => attr.slot.and_then(|i| slots.get(i)?.as_ref()),
+        }
+    }
+
+    /// The object as JSON text, for items that arrived without their text (leads, contacts).
+    fn to_json(&self) -> Result<String, String> {
+        match self {
+            Fields::Map(map) => serde_json::to_string(map).map_err(|e| e.to_string()),
+            Fields::Slots(_) => Err("a stock item without its text".into()),
+        }
+    }
 }
 
 /// The EasyCars key of a stock item.
@@ -705,28 +745,34 @@ unsafe fn fill_slot(state: &mut ScanState, slot: *mut pg_sys::TupleTableSlot, ro
 /// The datum of one column for one item, allocated in the per-tuple context the executor resets.
 unsafe fn value_datum(attr: &mut AttrPlan, row: &Row) -> Result<Option<pg_sys::Datum>, String> {
     let col = attr.column;
-    let (item, raw_text) = (&*row.item, row.text);
+    let raw_text = row.text;
+    let value = row.item.get(attr);
     let typed = match col.kind {
         Kind::RawMd5 => {
             use md5::Digest;
             let digest: [u8; 16] = match (row.md5, raw_text) {
                 (Some(known), _) => known,
                 (None, Some(t)) => md5::Md5::digest(t.as_bytes()).into(),
-                (None, None) => {
-                    md5::Md5::digest(serde_json::to_string(item).unwrap_or_default().as_bytes())
-                        .into()
-                }
+                (None, None) => md5::Md5::digest(row.item.to_json()?.as_bytes()).into(),
             };
-            Typed::Text(digest.iter().map(|b| format!("{b:02x}")).collect())
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let hex: String = digest
+                .iter()
+                .flat_map(|b| {
+                    [
+                        HEX[(b >> 4) as usize] as char,
+                        HEX[(b & 15) as usize] as char,
+                    ]
+                })
+                .collect();
+            Typed::Text(hex)
         }
         Kind::Json => {
             let text: std::borrow::Cow<str> = match (col.key.is_empty(), raw_text) {
                 // The item exactly as received when we have its text; re-serialised otherwise.
                 (true, Some(t)) => t.into(),
-                (true, None) => serde_json::to_string(item)
-                    .map_err(|e| e.to_string())?
-                    .into(),
-                (false, _) => match item.get(col.key) {
+                (true, None) => row.item.to_json()?.into(),
+                (false, _) => match value {
                     None | Some(Value::Null) => return Ok(None),
                     Some(v) => serde_json::to_string(v).map_err(|e| e.to_string())?.into(),
                 },
@@ -737,8 +783,7 @@ unsafe fn value_datum(attr: &mut AttrPlan, row: &Row) -> Result<Option<pg_sys::D
             }
             return Ok(Some(unsafe { input_text(attr, &text) }));
         }
-        Kind::Label(label) => match item
-            .get(col.key)
+        Kind::Label(label) => match value
             .and_then(Value::as_i64)
             .and_then(|c| i32::try_from(c).ok())
             .and_then(label)
@@ -746,15 +791,11 @@ unsafe fn value_datum(attr: &mut AttrPlan, row: &Row) -> Result<Option<pg_sys::D
             Some(l) => Typed::Text(l.to_owned()),
             None => Typed::Null,
         },
-        Kind::SydneyTimestamp => match item
-            .get(col.key)
-            .and_then(Value::as_str)
-            .and_then(sydney_to_iso)
-        {
+        Kind::SydneyTimestamp => match value.and_then(Value::as_str).and_then(sydney_to_iso) {
             Some(iso) => return Ok(Some(unsafe { input_text(attr, &iso) })),
             None => Typed::Null,
         },
-        _ => map_field(&col.as_field(), item.get(col.key)).map_err(|e| e.to_string())?,
+        _ => map_field(&col.as_field(), value).map_err(|e| e.to_string())?,
     };
     unsafe { typed_datum(attr, typed) }
 }
@@ -764,7 +805,8 @@ unsafe fn typed_datum(attr: &mut AttrPlan, typed: Typed) -> Result<Option<pg_sys
     Ok(match typed {
         Typed::Null => None,
         // Postgres text cannot hold NUL; EasyCars data that carries one keeps a visible marker.
-        Typed::Text(s) if native => s.replace('\0', "\u{FFFD}").into_datum(),
+        Typed::Text(s) if native && s.contains('\0') => s.replace('\0', "\u{FFFD}").into_datum(),
+        Typed::Text(s) if native => s.into_datum(),
         Typed::Int(i) if native => Some(
             i32::try_from(i)
                 .map_err(|_| format!("{} = {i} is out of range for integer", attr.column.name))?
@@ -800,7 +842,10 @@ unsafe fn input_text(attr: &mut AttrPlan, text: &str) -> pg_sys::Datum {
         let Some((finfo, ioparam, typmod)) = attr.input.as_mut() else {
             unreachable!()
         };
-        let cstr = CString::new(text.replace('\0', "")).unwrap_or_default();
+        let cstr = match CString::new(text) {
+            Ok(c) => c,
+            Err(_) => CString::new(text.replace('\0', "")).unwrap_or_default(),
+        };
         pg_sys::InputFunctionCall(
             finfo,
             cstr.as_ptr() as *mut std::ffi::c_char,
