@@ -1,7 +1,7 @@
 -- The foreign data wrapper against the real simulator over HTTP: reads, pushdown, cached plans,
 -- LIMIT, faults, token expiry, cancel, tenant rule, options, and writes of leads and quotations.
 BEGIN;
-SELECT plan(72);
+SELECT plan(74);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -191,6 +191,18 @@ SELECT throws_like($$INSERT INTO ec1.leads (vehicle_make, customer_name, custome
                    'EasyCars requires %', 'a lead missing required fields is refused with the column named');
 SELECT throws_ok($$UPDATE ec1.leads SET vehicle_make = 'X' WHERE lead_number = (SELECT min(lead_number) FROM batch)$$, 'HV004', NULL,
                  'UpdateLead cannot change what EasyCars does not update');
+
+-- A write stopped mid-call (statement_timeout while EasyCars is slow) fails with 57014 and
+-- leaves nothing behind: supabase-wrappers used to leak its modify state and memory context.
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "CreateLead", "ms": 5000}') \g /dev/null
+SET LOCAL statement_timeout = '300ms';
+SELECT is(pg_temp.cancelled($$INSERT INTO ec1.leads (vehicle_make, vehicle_model, vehicle_type, vehicle_year, is_vehicle_new, vehicle_interest, customer_name, customer_email)
+                             VALUES ('Toyota', 'HiLux', 1, 2021, false, 1, 'Slow Sam', 'slow@example.com')$$),
+          '57014 canceling statement due to statement timeout', 'statement_timeout stops an INSERT waiting on EasyCars, with 57014');
+RESET statement_timeout;
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "CreateLead", "ms": 0}') \g /dev/null
+SELECT is((SELECT count(*)::int FROM pg_backend_memory_contexts WHERE name LIKE 'Wrappers_modify%'), 0,
+          'and its write state is freed (no modify memory context is left in the session)');
 
 -- Contacts and quotations.
 SELECT results_eq($$SELECT name FROM ec1.contacts WHERE email = 'buyer3@example.com'$$, $$VALUES ('Buyer 3')$$, 'SearchContacts by email');

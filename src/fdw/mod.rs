@@ -51,6 +51,36 @@ pub enum FdwError {
     BadRow(String),
     #[error("internal error in easycars_fdw: {0}")]
     Internal(&'static str),
+    /// A Postgres ERROR raised inside a write (a cancel, say), carried out as a value so the
+    /// framework can free its state before it is raised again, unchanged.
+    #[error("{message}")]
+    Raised {
+        code: PgSqlErrorCode,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+    },
+}
+
+/// Runs part of a write so that a Postgres ERROR raised inside it (a cancel or
+/// `statement_timeout` while EasyCars is slow, a failed conversion) comes back as
+/// [`FdwError::Raised`]. supabase-wrappers frees its modify state and memory context only for a
+/// returned error; an ERROR unwinding through it leaked both for the rest of the session.
+fn contained<T>(f: impl FnOnce() -> Result<T, FdwError>) -> Result<T, FdwError> {
+    use pgrx::pg_sys::panic::CaughtError;
+    PgTryBuilder::new(std::panic::AssertUnwindSafe(f))
+        .catch_others(|caught| {
+            Err(match caught {
+                CaughtError::PostgresError(e) | CaughtError::ErrorReport(e) => FdwError::Raised {
+                    code: e.sql_error_code(),
+                    message: e.message().to_owned(),
+                    detail: e.detail().map(str::to_owned),
+                    hint: e.hint().map(str::to_owned),
+                },
+                CaughtError::RustPanic { .. } => FdwError::Internal("a write panicked"),
+            })
+        })
+        .execute()
 }
 
 impl FdwError {
@@ -66,9 +96,25 @@ impl From<FdwError> for ErrorReport {
     fn from(e: FdwError) -> Self {
         use easycars_api::client::ApiError;
         use PgSqlErrorCode::*;
-        if let FdwError::Credentials(inner) = e {
-            return inner.into();
-        }
+        let e = match e {
+            FdwError::Credentials(inner) => return inner.into(),
+            FdwError::Raised {
+                code,
+                message,
+                detail,
+                hint,
+            } => {
+                let mut report = ErrorReport::new(code, message, "easycars_fdw");
+                if let Some(d) = detail {
+                    report = report.set_detail(d);
+                }
+                if let Some(h) = hint {
+                    report = report.set_hint(h);
+                }
+                return report;
+            }
+            other => other,
+        };
         let message = e.to_string();
         let (code, hint): (PgSqlErrorCode, Option<String>) = match &e {
             FdwError::UnknownOption { valid, .. } => (ERRCODE_FDW_INVALID_OPTION_NAME, Some(format!("Valid options: {valid}."))),
@@ -109,7 +155,7 @@ impl From<FdwError> for ErrorReport {
                 _ => (ERRCODE_FDW_ERROR, None),
             },
             FdwError::BadRow(_) => (ERRCODE_FDW_INVALID_DATA_TYPE, None),
-            FdwError::Credentials(_) => unreachable!(),
+            FdwError::Credentials(_) | FdwError::Raised { .. } => unreachable!(),
             FdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
         };
         let report = ErrorReport::new(code, message, "easycars_fdw");
@@ -316,22 +362,21 @@ impl ForeignDataWrapper<FdwError> for EasycarsFdw {
     }
 
     fn begin_modify(&mut self, options: &HashMap<String, String>) -> Result<(), FdwError> {
-        self.modify = Some(modify::ModifyState::begin(&self.server, options)?);
+        let server = &self.server;
+        self.modify = Some(contained(|| modify::ModifyState::begin(server, options))?);
         Ok(())
     }
 
     fn insert(&mut self, row: &Row) -> Result<(), FdwError> {
-        self.modify
-            .as_mut()
-            .ok_or(FdwError::Internal("insert before begin_modify"))?
-            .insert(&self.server, row)
+        let (server, modify) = (&self.server, self.modify.as_mut());
+        let modify = modify.ok_or(FdwError::Internal("insert before begin_modify"))?;
+        contained(|| modify.insert(server, row))
     }
 
     fn update(&mut self, rowid: &Cell, new_row: &Row) -> Result<(), FdwError> {
-        self.modify
-            .as_mut()
-            .ok_or(FdwError::Internal("update before begin_modify"))?
-            .update(&self.server, rowid, new_row)
+        let (server, modify) = (&self.server, self.modify.as_mut());
+        let modify = modify.ok_or(FdwError::Internal("update before begin_modify"))?;
+        contained(|| modify.update(server, rowid, new_row))
     }
 
     fn delete(&mut self, _rowid: &Cell) -> Result<(), FdwError> {
