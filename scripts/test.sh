@@ -28,6 +28,8 @@ cargo test --workspace --exclude easycars 2>&1 | tee -a "$RESULTS"
 
 step "install the extension into PostgreSQL 15"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+# The install script of 0.1.0, for the upgrade test (ALTER EXTENSION easycars UPDATE from it).
+install -m 644 pgrx-tests/fixtures/easycars--0.1.0.sql "$("$PG_CONFIG" --sharedir)/extension/"
 
 step "start a fresh scratch cluster and the simulator"
 scripts/pg-scratch.sh stop

@@ -323,7 +323,7 @@ pub unsafe fn table_options(ftable_oid: pg_sys::Oid) -> HashMap<String, String> 
 
 /// The wrapper instance the framework creates per server for writes and schema import.
 #[wrappers_fdw(
-    version = "0.1.0",
+    version = "0.2.0",
     author = "easycars",
     website = "https://github.com/easycars/easycars",
     error_type = "FdwError"
