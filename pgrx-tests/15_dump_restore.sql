@@ -63,19 +63,7 @@ SELECT * FROM dblink('src', (SELECT 'SET app.current_dealership_id = ''1''; ' ||
 SELECT dblink_disconnect('src') \g /dev/null
 
 -- The dump and the restore, as a DBA would run them.
-CREATE TEMP TABLE restore_out (line text);
-DO $$
-DECLARE
-    bin text := (SELECT setting FROM pg_config WHERE name = 'BINDIR');
-    conn text := format('-h 127.0.0.1 -p %s -U postgres', current_setting('port'));
-    file text := current_setting('data_directory') || '/easycars_dump_test.dump';
-BEGIN
-    EXECUTE format('COPY restore_out FROM PROGRAM %L',
-        format('%s/pg_dump %s -Fc -f %s easycars_dump_src && %s/createdb %s easycars_dump_copy && %s/pg_restore %s --exit-on-error -d easycars_dump_copy %s 2>&1; echo "exit=$?"; rm -f %s',
-               bin, conn, file, bin, conn, bin, conn, file, file));
-END
-$$;
-SELECT is((SELECT string_agg(line, E'\n') FROM restore_out), 'exit=0', 'pg_restore --exit-on-error restores the dump without a single error');
+SELECT is(easycars_test.dump_restore('easycars_dump_src', 'easycars_dump_copy'), 'exit=0', 'pg_restore --exit-on-error restores the dump without a single error');
 
 SELECT dblink_connect('copy', pg_temp.conn('easycars_dump_copy')) \g /dev/null
 CREATE TEMP TABLE copy_snapshot AS

@@ -104,19 +104,7 @@ SELECT is((SELECT count(*)::int FROM upgraded WHERE kind = 'index' AND name LIKE
 SELECT is((SELECT n FROM dblink('old', $$SELECT count(*)::int FROM easycars.maintain_partitions(5) WHERE action = 'created'$$) AS t(n int)), 2,
           'maintain_partitions makes the next months on the upgraded database');
 SELECT dblink_disconnect(c) FROM unnest(ARRAY['old', 'new']) c \g /dev/null
-CREATE TEMP TABLE restore_out (line text);
-DO $$
-DECLARE
-    bin text := (SELECT setting FROM pg_config WHERE name = 'BINDIR');
-    conn text := format('-h 127.0.0.1 -p %s -U postgres', current_setting('port'));
-    file text := current_setting('data_directory') || '/easycars_upgrade_test.dump';
-BEGIN
-    EXECUTE format('COPY restore_out FROM PROGRAM %L',
-        format('%s/pg_dump %s -Fc -f %s easycars_up_old && %s/createdb %s easycars_up_copy && %s/pg_restore %s --exit-on-error -d easycars_up_copy %s 2>&1; echo "exit=$?"; rm -f %s',
-               bin, conn, file, bin, conn, bin, conn, file, file));
-END
-$$;
-SELECT is((SELECT string_agg(line, E'\n') FROM restore_out), 'exit=0', 'the upgraded database dumps and restores with --exit-on-error');
+SELECT is(easycars_test.dump_restore('easycars_up_old', 'easycars_up_copy'), 'exit=0', 'the upgraded database dumps and restores with --exit-on-error');
 SELECT is((SELECT counts FROM dblink(pg_temp.conn('easycars_up_copy'), (SELECT q FROM counts_sql)) AS t(counts text)), (SELECT counts FROM before),
           'and the copy has every row');
 

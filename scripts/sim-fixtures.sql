@@ -26,6 +26,25 @@ BEGIN
     RETURN CASE WHEN answer IS NULL OR answer = '' THEN NULL ELSE answer::jsonb END;
 END $$;
 
+-- A DBA's round trip: pg_dump -Fc of database src, createdb dst, pg_restore --exit-on-error into
+-- it. Returns the tools' output and "exit=<status>" (just "exit=0" when all went well).
+CREATE FUNCTION easycars_test.dump_restore(src text, dst text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    bin text := (SELECT setting FROM pg_config WHERE name = 'BINDIR');
+    conn text := format('-h 127.0.0.1 -p %s -U postgres', current_setting('port'));
+    file text := current_setting('data_directory') || '/easycars_test_' || src || '.dump';
+    output text;
+BEGIN
+    CREATE TEMP TABLE IF NOT EXISTS _dump_restore_out (line text);
+    TRUNCATE _dump_restore_out;
+    EXECUTE format('COPY _dump_restore_out FROM PROGRAM %L',
+        format('%s/pg_dump %s -Fc -f %s %s && %s/createdb %s %s && %s/pg_restore %s --exit-on-error -d %s %s 2>&1; echo "exit=$?"; rm -f %s',
+               bin, conn, easycars_test.sh_quote(file), easycars_test.sh_quote(src), bin, conn, easycars_test.sh_quote(dst),
+               bin, conn, easycars_test.sh_quote(dst), easycars_test.sh_quote(file), easycars_test.sh_quote(file)));
+    SELECT string_agg(line, E'\n') INTO output FROM _dump_restore_out;
+    RETURN output;
+END $$;
+
 -- Read through the function, so the secrets never appear in any statement text
 -- (pg_stat_statements keeps utility statements such as CREATE TABLE AS verbatim).
 CREATE TABLE easycars_test.sim_dealer AS
