@@ -559,7 +559,7 @@ struct Budget {
 /// The result of one HTTP attempt.
 enum Attempt {
     /// A Code 0 answer, as the bytes received: each caller parses only what it needs.
-    Done(Vec<u8>),
+    Done(Answer),
     Retry {
         err: ApiError,
         retry_after: Option<Duration>,
@@ -701,19 +701,20 @@ impl Client {
             route,
             detail: detail.into(),
         };
-        // The answer was validated as JSON by the envelope check, so it is UTF-8.
-        let text = String::from_utf8(answer).map_err(|_| malformed("the answer is not UTF-8"))?;
-        let list: StockListRaw =
-            serde_json::from_str(&text).map_err(|_| malformed("StockList is not an array"))?;
-        let base = text.as_ptr() as usize;
-        let mut spans = Vec::with_capacity(list.stock_list.as_ref().map_or(0, Vec::len));
-        for item in list.stock_list.unwrap_or_default() {
-            let raw = item.get();
-            if !raw.trim_start().starts_with('{') {
-                return Err(malformed("a StockList element is not an object"));
-            }
-            let start = raw.as_ptr() as usize - base;
-            spans.push((start, start + raw.len()));
+        // The envelope check already found the items, in the same pass over the answer.
+        let spans = match answer.stock_list {
+            StockList::Absent => Vec::new(),
+            StockList::NotArray => return Err(malformed("StockList is not an array")),
+            StockList::Items(spans) => spans,
+        };
+        // The answer parsed as JSON, so it is UTF-8.
+        let text =
+            String::from_utf8(answer.body).map_err(|_| malformed("the answer is not UTF-8"))?;
+        if spans
+            .iter()
+            .any(|&(start, end)| !text[start..end].starts_with('{'))
+        {
+            return Err(malformed("a StockList element is not an object"));
         }
         Ok(RawStock { text, spans })
     }
@@ -730,7 +731,7 @@ impl Client {
         let answer = self
             .data_call(Service::Lead, "GetLeadDetail", route, creds, body)
             .await?;
-        let Value::Object(raw) = object(route, &answer)? else {
+        let Value::Object(raw) = object(route, &answer.body)? else {
             unreachable!("object() returns objects")
         };
         let detail = typed(route, creds, Value::Object(raw.clone()))?;
@@ -854,7 +855,7 @@ impl Client {
             }
         };
         let answer = self.data_call(service, name, route, creds, body).await?;
-        typed(route, creds, object(route, &answer)?)
+        typed(route, creds, object(route, &answer.body)?)
     }
 
     /// A data call: body + account fields, bearer token, retries, and the single token refresh
@@ -866,7 +867,7 @@ impl Client {
         route: &'static str,
         creds: &Credentials,
         mut body: Map<String, Value>,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<Answer, ApiError> {
         // SECURITY: the body holds the AccountSecret; it is zeroized on drop and never printed.
         body.insert(
             "AccountNumber".into(),
@@ -962,7 +963,7 @@ impl Client {
         let scrub = Scrub { creds, token: None };
         let make = || self.http.post(url.as_str()).body(Vec::new());
         let answer = self.execute(route, &make, budget, &scrub).await?;
-        let resp: TokenResponse = typed(route, creds, object(route, &answer)?)?;
+        let resp: TokenResponse = typed(route, creds, object(route, &answer.body)?)?;
         let token = match resp.token {
             Some(t) if !t.is_empty() => Zeroizing::new(t),
             _ => {
@@ -991,7 +992,7 @@ impl Client {
         make: &(dyn Fn() -> reqwest::RequestBuilder + Sync),
         budget: &mut Budget,
         scrub: &Scrub<'_>,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let mut retries = 0u32;
         let mut last: Option<ApiError> = None;
         loop {
@@ -1100,6 +1101,23 @@ impl Client {
         // Only the envelope is read here (the rest is validated and skipped, not built), so a
         // 100,000-vehicle answer is parsed into a tree at most once, by the caller that wants it.
         let parsed: Result<EnvelopeProbe, _> = serde_json::from_slice(&body);
+        // Where the stock items are, found in the same pass (only stock answers have any).
+        let stock_list = match parsed.as_ref().map(|p| p.stock_list.as_ref()) {
+            Ok(Some(ItemList::Items(items))) => {
+                let base = body.as_ptr() as usize;
+                StockList::Items(
+                    items
+                        .iter()
+                        .map(|raw| {
+                            let start = raw.get().as_ptr() as usize - base;
+                            (start, start + raw.get().len())
+                        })
+                        .collect(),
+                )
+            }
+            Ok(Some(ItemList::NotArray)) => StockList::NotArray,
+            _ => StockList::Absent,
+        };
         let map = match parsed {
             Ok(e) => e,
             Err(_) if unauthorized => return Attempt::Fail(auth_401()),
@@ -1134,7 +1152,10 @@ impl Client {
             });
         }
         match code {
-            Some(0) => Attempt::Done(body),
+            Some(0) => {
+                drop(map);
+                Attempt::Done(Answer { body, stock_list })
+            }
             Some(1) => Attempt::Fail(ApiError::Auth {
                 message: message("authentication failed"),
             }),
@@ -1169,20 +1190,83 @@ impl Client {
     }
 }
 
-/// What every answer is checked for before its payload is read.
+/// What every answer is checked for before its payload is read; a stock answer's items are
+/// found in the same pass (validated, borrowed, not built).
 #[derive(serde::Deserialize)]
-struct EnvelopeProbe {
+struct EnvelopeProbe<'a> {
     #[serde(rename = "Code", default)]
     code: Option<Value>,
     #[serde(rename = "ErrorMessage", default)]
     error_message: Option<Value>,
+    #[serde(rename = "StockList", default, borrow)]
+    stock_list: Option<ItemList<'a>>,
 }
 
-/// The stock list of a GetAdvertisementStocks answer, items unparsed and borrowed.
-#[derive(serde::Deserialize)]
-struct StockListRaw<'a> {
-    #[serde(rename = "StockList", default, borrow)]
-    stock_list: Option<Vec<&'a RawValue>>,
+/// A `StockList` value: the items' texts, or a note that it is not an array (which does not
+/// make the envelope unreadable: get_stock_raw reports it).
+enum ItemList<'a> {
+    Items(Vec<&'a RawValue>),
+    NotArray,
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for ItemList<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ItemList<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a StockList")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                    items.push(raw);
+                }
+                Ok(ItemList::Items(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(ItemList::NotArray)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ItemList::NotArray)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ItemList::NotArray)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ItemList::NotArray)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ItemList::NotArray)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ItemList::NotArray)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A Code 0 answer: its bytes, and for a stock answer where each StockList item is in them.
+struct Answer {
+    body: Vec<u8>,
+    stock_list: StockList,
+}
+
+enum StockList {
+    Absent,
+    NotArray,
+    Items(Vec<(usize, usize)>),
 }
 
 /// A GetAdvertisementStocks answer as received, with where each StockList item's text is.
@@ -1321,6 +1405,40 @@ async fn read_capped(mut resp: reqwest::Response, limit: u64) -> Result<Vec<u8>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_envelope_check_finds_the_stock_items_in_the_same_pass() {
+        let body = br#"{"Code":0,"ErrorMessage":null,"StockList":[ {"StockNumber":"A"} , {"StockNumber":"B","X":[1,{"y":"}"}]} ]}"#;
+        let probe: EnvelopeProbe = serde_json::from_slice(body).unwrap();
+        assert_eq!(probe.code, Some(Value::from(0)));
+        let Some(ItemList::Items(items)) = probe.stock_list else {
+            panic!("items expected")
+        };
+        let texts: Vec<&str> = items.iter().map(|r| r.get()).collect();
+        assert_eq!(
+            texts,
+            [
+                r#"{"StockNumber":"A"}"#,
+                r#"{"StockNumber":"B","X":[1,{"y":"}"}]}"#
+            ]
+        );
+        for (list, not_array) in [
+            (r#""oops""#, true),
+            ("{}", true),
+            ("3", true),
+            ("[]", false),
+        ] {
+            let body = format!(r#"{{"Code":0,"StockList":{list}}}"#);
+            let probe: EnvelopeProbe = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                matches!(probe.stock_list, Some(ItemList::NotArray)),
+                not_array,
+                "{list}"
+            );
+        }
+        let probe: EnvelopeProbe = serde_json::from_str(r#"{"Code":0,"StockList":null}"#).unwrap();
+        assert!(probe.stock_list.is_none());
+    }
 
     #[test]
     fn environment_roots() {
