@@ -347,41 +347,15 @@ fn convert(buf: &mut Vec<u8>, v: &J) -> Option<u32> {
 
 /// `convertJsonbArray`.
 fn convert_array(buf: &mut Vec<u8>, elems: &[J], raw_scalar: bool) -> Option<u32> {
-    if elems.len() > JB_CMASK {
-        return None;
-    }
-    let base = buf.len();
-    pad_to_int(buf);
-    let mut head = elems.len() as u32 | JB_FARRAY;
+    let mut head = JB_FARRAY;
     if raw_scalar {
         head |= JB_FSCALAR;
     }
-    buf.extend_from_slice(&head.to_ne_bytes());
-    let mut slot = buf.len();
-    buf.resize(buf.len() + 4 * elems.len(), 0);
-    let mut total: u32 = 0;
-    for (i, e) in elems.iter().enumerate() {
-        let meta = convert(buf, e)?;
-        total = total.checked_add(meta & JENTRY_OFFLENMASK)?;
-        if total > JENTRY_OFFLENMASK {
-            return None;
-        }
-        let meta = if i.is_multiple_of(JB_OFFSET_STRIDE) {
-            (meta & JENTRY_TYPEMASK) | total | JENTRY_HAS_OFF
-        } else {
-            meta
-        };
-        buf[slot..slot + 4].copy_from_slice(&meta.to_ne_bytes());
-        slot += 4;
-    }
-    let total = u32::try_from(buf.len() - base)
-        .ok()
-        .filter(|&t| t <= JENTRY_OFFLENMASK)?;
-    Some(JENTRY_ISCONTAINER | total)
+    convert_container(buf, head, elems.len(), elems.len(), elems.iter())
 }
 
 /// `convertJsonbObject`, after `uniqueifyJsonbObject`: keys sorted by length then bytes, the
-/// last of repeated keys kept.
+/// last of repeated keys kept; all keys first, then their values.
 fn convert_object(buf: &mut Vec<u8>, pairs: &[(Cow<str>, J)]) -> Option<u32> {
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     order.sort_by(|&a, &b| {
@@ -399,38 +373,47 @@ fn convert_object(buf: &mut Vec<u8>, pairs: &[(Cow<str>, J)]) -> Option<u32> {
         }
         kept.push(i);
     }
+    let keys: Vec<J> = kept
+        .iter()
+        .map(|&p| J::Str(Cow::Borrowed(&pairs[p].0)))
+        .collect();
+    let values = kept.iter().map(|&p| &pairs[p].1);
     let n = kept.len();
-    if n > JB_CMASK {
+    convert_container(buf, JB_FOBJECT, n, 2 * n, keys.iter().chain(values))
+}
+
+/// A container: its header (`flags` | `count`), then a JEntry for each of the `entries` children
+/// (every 32nd holding its end offset instead of its length), then the children's data; returns
+/// its own JEntry.
+fn convert_container<'v, 'a: 'v>(
+    buf: &mut Vec<u8>,
+    flags: u32,
+    count: usize,
+    entries: usize,
+    children: impl Iterator<Item = &'v J<'a>>,
+) -> Option<u32> {
+    if count > JB_CMASK {
         return None;
     }
     let base = buf.len();
     pad_to_int(buf);
-    buf.extend_from_slice(&(n as u32 | JB_FOBJECT).to_ne_bytes());
+    buf.extend_from_slice(&(count as u32 | flags).to_ne_bytes());
     let mut slot = buf.len();
-    buf.resize(buf.len() + 8 * n, 0);
+    buf.resize(buf.len() + 4 * entries, 0);
     let mut total: u32 = 0;
-    let mut put = |buf: &mut Vec<u8>, idx: usize, meta: u32| -> Option<()> {
+    for (i, child) in children.enumerate() {
+        let meta = convert(buf, child)?;
         total = total.checked_add(meta & JENTRY_OFFLENMASK)?;
         if total > JENTRY_OFFLENMASK {
             return None;
         }
-        let meta = if idx.is_multiple_of(JB_OFFSET_STRIDE) {
+        let meta = if i.is_multiple_of(JB_OFFSET_STRIDE) {
             (meta & JENTRY_TYPEMASK) | total | JENTRY_HAS_OFF
         } else {
             meta
         };
         buf[slot..slot + 4].copy_from_slice(&meta.to_ne_bytes());
         slot += 4;
-        Some(())
-    };
-    for (i, &p) in kept.iter().enumerate() {
-        let key = J::Str(Cow::Borrowed(&pairs[p].0));
-        let meta = convert(buf, &key)?;
-        put(buf, i, meta)?;
-    }
-    for (i, &p) in kept.iter().enumerate() {
-        let meta = convert(buf, &pairs[p].1)?;
-        put(buf, i + n, meta)?;
     }
     let total = u32::try_from(buf.len() - base)
         .ok()
