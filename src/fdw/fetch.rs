@@ -158,35 +158,45 @@ impl<'de> serde::de::Visitor<'de> for KeySeed<'_> {
 }
 
 thread_local! {
-    /// Stock answers of the current top-level statement: a sync reads its feed twice (keys, then
-    /// the changed rows) and must see one answer, fetched once.
-    static STOCK_ANSWERS: RefCell<(pgrx::pg_sys::TimestampTz, HashMap<String, Rc<StockAnswer>>)> =
-        RefCell::new((0, HashMap::new()));
+    /// Stock answers of the query executions running now, by the execution's query memory
+    /// context and (dealership, API root, yard): a sync reads its feed twice in one statement
+    /// (keys, then the changed rows) and must see one answer, fetched once. An entry goes when its
+    /// execution's context does, so the next statement, even inside the same function or
+    /// procedure call, fetches again.
+    static STOCK_ANSWERS: RefCell<HashMap<(usize, String), Rc<StockAnswer>>> =
+        RefCell::new(HashMap::new());
 }
 
-/// Forgets cached answers (at transaction end).
+/// Forgets cached answers (at transaction end; their contexts are gone by then anyway).
 pub fn forget_answers() {
-    STOCK_ANSWERS.with_borrow_mut(|(_, answers)| answers.clear());
+    STOCK_ANSWERS.with_borrow_mut(HashMap::clear);
+}
+
+/// Called when a query execution's memory context is reset or deleted: its answers go.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn forget_execution(scope: *mut std::ffi::c_void) {
+    let scope = scope as usize;
+    STOCK_ANSWERS.with_borrow_mut(|answers| answers.retain(|(s, _), _| *s != scope));
 }
 
 fn stock_answer(
     s: &Session,
     server: &ServerConfig,
     yard: Option<&str>,
+    execution: pgrx::pg_sys::MemoryContext,
 ) -> Result<Rc<StockAnswer>, FdwError> {
-    let statement = unsafe { pgrx::pg_sys::GetCurrentStatementStartTimestamp() };
+    let scope = execution as usize;
     let key = format!(
         "{}|{}|{}",
         server.dealership_id,
         server.base_url.as_deref().unwrap_or(""),
         yard.unwrap_or("\u{0}all")
     );
-    let cached = STOCK_ANSWERS.with_borrow_mut(|(stamp, answers)| {
-        if *stamp != statement {
-            *stamp = statement;
-            answers.clear();
-        }
-        answers.get(&key).cloned()
+    let (cached, first_of_execution) = STOCK_ANSWERS.with_borrow(|answers| {
+        (
+            answers.get(&(scope, key.clone())).cloned(),
+            !answers.keys().any(|(s, _)| *s == scope),
+        )
     });
     if let Some(answer) = cached {
         return Ok(answer);
@@ -196,7 +206,20 @@ fn stock_answer(
         items,
         keys: std::cell::OnceCell::new(),
     });
-    STOCK_ANSWERS.with_borrow_mut(|(_, answers)| answers.insert(key, answer.clone()));
+    if first_of_execution {
+        // SAFETY: the callback lives in the context it watches, so it is freed with it.
+        unsafe {
+            let cb = pgrx::pg_sys::MemoryContextAlloc(
+                execution,
+                std::mem::size_of::<pgrx::pg_sys::MemoryContextCallback>(),
+            ) as *mut pgrx::pg_sys::MemoryContextCallback;
+            (*cb).func = Some(forget_execution);
+            (*cb).arg = execution as *mut std::ffi::c_void;
+            (*cb).next = std::ptr::null_mut();
+            pgrx::pg_sys::MemoryContextRegisterResetCallback(execution, cb);
+        }
+    }
+    STOCK_ANSWERS.with_borrow_mut(|answers| answers.insert((scope, key), answer.clone()));
     Ok(answer)
 }
 
@@ -269,11 +292,13 @@ fn distinct(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Fetches the rows of one scan from EasyCars.
+/// Fetches the rows of one scan from EasyCars; `execution` is the query's memory context (the
+/// scope within which a stock answer is shared).
 pub fn fetch(
     entity: Entity,
     server: &ServerConfig,
     pushed: &[Pushed],
+    execution: pgrx::pg_sys::MemoryContext,
 ) -> Result<Vec<Item>, FdwError> {
     let pushed_for = |column: &str| {
         pushed
@@ -285,11 +310,11 @@ pub fn fetch(
         Entity::Stock => {
             let s = session(server)?;
             let answers = match pushed_for("yard_code") {
-                None => vec![stock_answer(&s, server, None)?],
+                None => vec![stock_answer(&s, server, None, execution)?],
                 Some(yards) => yards
                     .iter()
                     .filter(|y| !y.is_empty())
-                    .map(|y| stock_answer(&s, server, Some(y)))
+                    .map(|y| stock_answer(&s, server, Some(y), execution))
                     .collect::<Result<Vec<_>, _>>()?,
             };
             // A stock_number filter is applied here, before any row is built.

@@ -611,8 +611,9 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
         let item = with_state(node, |state| {
             if state.items.is_none() {
                 let pushed = evaluate_quals(node, state);
-                let items =
-                    fetch(state.entity, &state.server, &pushed).unwrap_or_else(|e| e.report());
+                let execution = (*(*node).ss.ps.state).es_query_cxt;
+                let items = fetch(state.entity, &state.server, &pushed, execution)
+                    .unwrap_or_else(|e| e.report());
                 state.items = Some(items.into_iter());
             }
             state.items.as_mut().and_then(Iterator::next)
