@@ -27,15 +27,17 @@ struct Created {
 const MAX_RESULTS: usize = 100_000;
 
 thread_local! {
-    static CREATED: RefCell<Vec<Created>> = const { RefCell::new(Vec::new()) };
+    /// This session's created records, oldest first; the oldest go beyond MAX_RESULTS.
+    static CREATED: RefCell<std::collections::VecDeque<Created>> =
+        const { RefCell::new(std::collections::VecDeque::new()) };
 }
 
 fn remember(created: Created) {
     CREATED.with_borrow_mut(|all| {
         if all.len() >= MAX_RESULTS {
-            all.remove(0);
+            all.pop_front();
         }
-        all.push(created);
+        all.push_back(created);
     });
 }
 
