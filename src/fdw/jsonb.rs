@@ -14,7 +14,11 @@ pub fn to_datum(text: &str) -> pg_sys::Datum {
         }
     }
     // jsonb_in refuses \u0000; the encoder's U+FFFD, done on the text.
-    let text = text.replace("\\u0000", "\\ufffd").replace('\0', "");
+    via_jsonb_in(&text.replace("\\u0000", "\\ufffd").replace('\0', ""))
+}
+
+/// JSON text through Postgres's own `jsonb_in` (which raises its errors).
+pub fn via_jsonb_in(text: &str) -> pg_sys::Datum {
     let cstr = std::ffi::CString::new(text).unwrap_or_default();
     unsafe {
         pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(cstr.as_ptr().into())])

@@ -545,12 +545,8 @@ fn _jsonb_encoder_check(json: &str) -> String {
     let Some(ours) = easycars_jsonb::encode(json) else {
         return "fallback".into();
     };
-    let cstr = std::ffi::CString::new(json).unwrap_or_default();
     let theirs = unsafe {
-        let datum =
-            pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(cstr.as_ptr().into())])
-                .unwrap_or_else(|| pgrx::error!("jsonb_in returned NULL"));
-        let p = datum.cast_mut_ptr::<pg_sys::varlena>();
+        let p = jsonb::via_jsonb_in(json).cast_mut_ptr::<pg_sys::varlena>();
         std::slice::from_raw_parts(p as *const u8, pgrx::varsize_any(p))
     };
     match ours.iter().zip(theirs).position(|(a, b)| a != b) {
