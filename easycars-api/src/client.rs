@@ -9,19 +9,26 @@
 //!   the same service as the data call, so strict servers that bind a token to its service work.
 //!   Tokens are cached process-wide per (base URL, service, ClientID, ClientSecret fingerprint)
 //!   until `lifetime − token_refresh_margin`, where the lifetime is the JWT's `exp − iat`
-//!   (clock-skew free), else `exp − now`, else 600 s. Concurrent misses for one key are
-//!   single-flighted. A data call answered with Code 1 (HTTP 200 or 401) evicts the token and
-//!   is retried **once** with a fresh one; a second Code 1 is [`ApiError::Auth`]. A Code 1 or a
-//!   missing token at `RequestToken` itself is [`ApiError::Auth`] and never retried.
+//!   (clock-skew free), else `exp − now`, else 600 s, always clamped to 0..=24 h
+//!   ([`MAX_TOKEN_LIFETIME`]). Concurrent misses for one key are single-flighted. A data call
+//!   answered with Code 1 (HTTP 200 or 401) evicts the token and is retried **once** with a
+//!   fresh one; a second Code 1 is [`ApiError::Auth`]. A Code 1 or a missing token at
+//!   `RequestToken` itself is [`ApiError::Auth`] and never retried.
 //! - **Retries.** Exponential backoff with full jitter (`backoff_base` · 2ⁿ capped at
 //!   `backoff_cap`) on network errors, per-request timeouts, HTTP 5xx, HTTP 429 (waiting
-//!   `Retry-After` seconds instead when given), Code 5, Code 9 and malformed or truncated JSON.
-//!   Code 1 (apart from the single token refresh) and Code 7 are never retried. Every attempt
-//!   builds a fresh request. At most `max_retries` retries per HTTP exchange, and never past
-//!   the total `deadline` of the logical call: when the next wait (or a `Retry-After`) would
-//!   pass it, the call stops with [`ApiError::DeadlineExceeded`] (or [`ApiError::RateLimited`]).
+//!   `Retry-After` instead when given, as delay-seconds or an HTTP-date), Code 5, Code 9 and
+//!   malformed or truncated JSON. Code 1 (apart from the single token refresh) and Code 7 are
+//!   never retried. Every attempt builds a fresh request. At most `max_retries` retries per
+//!   HTTP exchange, and never past the total `deadline` of the logical call: when the next wait
+//!   (or a `Retry-After`) would pass it, the call stops with [`ApiError::DeadlineExceeded`] (or
+//!   [`ApiError::RateLimited`], without sleeping). Unusable `Retry-After` values are ignored;
+//!   absurdly large ones count as "past the deadline". The deadline is never shorter than
+//!   `request_timeout` (see [`ClientConfig::deadline`]).
 //! - **Size cap.** Bodies are read chunk by chunk and refused with [`ApiError::TooLarge`] as
 //!   soon as they pass `max_response_bytes` (a larger `Content-Length` is refused up front).
+//! - **No redirects.** A 3xx answer is never followed (the request may carry the ClientSecret
+//!   in its query or the AccountSecret in its body, and a redirect could send either to another
+//!   host); it is [`ApiError::Redirected`], never retried. No `Referer` header is sent.
 //!
 //! # Security
 //! No error, `Debug` output or log contains the ClientSecret, AccountSecret, AccountNumber, a
@@ -68,6 +75,9 @@ pub const PRODUCTION_ROOT: &str = "https://my.easycars.net.au/ECService";
 
 /// Lifetime assumed for a token whose JWT payload cannot be decoded.
 pub const FALLBACK_TOKEN_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Longest lifetime ever derived from a JWT, whatever its claims say (EasyCars issues 600 s).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Longest server-supplied text kept in an error message.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -131,6 +141,11 @@ pub struct ClientConfig {
     /// Retries per HTTP exchange after the first attempt (default 3).
     pub max_retries: u32,
     /// Total budget of one logical call, token fetch and retries included (default 120 s).
+    ///
+    /// Callers should set `deadline >= request_timeout`: a shorter deadline would silently cut
+    /// every exchange to it, so [`Client::new`] raises it to `request_timeout` (see
+    /// [`Client::config`] for the effective value). Give it more than `request_timeout` to leave
+    /// room for retries after a slow attempt.
     pub deadline: Duration,
     /// Most requests in flight for fan-out calls such as [`Client::get_lead_details`] (default 8).
     pub concurrency: usize,
@@ -224,7 +239,7 @@ impl AccessToken {
         &self.token
     }
 
-    /// The lifetime derived from the JWT (`exp − iat`), or the 600 s fallback.
+    /// The lifetime derived from the JWT (see [`token_lifetime`]).
     pub fn lifetime(&self) -> Duration {
         self.lifetime
     }
@@ -318,6 +333,16 @@ pub enum ApiError {
         /// Route.
         route: &'static str,
     },
+    /// A 3xx answer. Redirects are never followed (they could carry the secrets elsewhere) nor
+    /// retried; the `Location` is not kept. Usually a wrong `base_url` (e.g. http instead of
+    /// https, or a missing path).
+    #[error("easycars answered with a redirect (HTTP {status}) on {route}; redirects are not followed, check the base URL")]
+    Redirected {
+        /// HTTP status (300-399).
+        status: u16,
+        /// Route.
+        route: &'static str,
+    },
     /// HTTP 429 after the retries, or a `Retry-After` longer than the remaining deadline.
     #[error("easycars rate limit on {route} (retry after {retry_after:?})")]
     RateLimited {
@@ -389,6 +414,7 @@ impl ApiError {
             ApiError::Auth { .. }
             | ApiError::Validation { .. }
             | ApiError::UnknownCode { .. }
+            | ApiError::Redirected { .. }
             | ApiError::TooLarge { .. }
             | ApiError::InvalidInput { .. } => false,
         }
@@ -521,29 +547,82 @@ pub fn clear_token_cache() {
     lock(&TOKENS).clear();
 }
 
-/// The lifetime of a JWT (payload as in [`crate::wire::TokenClaims`]): `exp − iat`, else `exp − now`, else [`FALLBACK_TOKEN_LIFETIME`].
+/// The lifetime of a JWT (payload as in [`crate::wire::TokenClaims`]): `exp − iat`, else
+/// `exp − now`, else [`FALLBACK_TOKEN_LIFETIME`]; clamped to `0..=`[`MAX_TOKEN_LIFETIME`].
+///
+/// The token comes from the network, so nothing here trusts it: `exp`/`iat` may be integers or
+/// (per RFC 7519) non-integer numbers, anything else counts as absent; arithmetic is done in
+/// `i128`, so `exp = i64::MAX` or a negative `iat` cannot overflow; `iat >= exp` (a token born
+/// expired) is a zero lifetime, and a zero lifetime is never cached.
 pub fn token_lifetime(token: &str) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    token_lifetime_at(token, now)
+}
+
+/// [`token_lifetime`] with `now` given (unix seconds).
+fn token_lifetime_at(token: &str, now: i64) -> Duration {
     let claims = token.split('.').nth(1).and_then(|p| {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(p.trim_end_matches('='))
             .ok()?;
         let v: Value = serde_json::from_slice(&bytes).ok()?;
         Some((
-            v.get("exp")?.as_i64()?,
-            v.get("iat").and_then(Value::as_i64),
+            numeric_date(v.get("exp")?)?,
+            v.get("iat").and_then(numeric_date),
         ))
     });
-    match claims {
-        Some((exp, Some(iat))) if exp > iat => Duration::from_secs((exp - iat) as u64),
-        Some((exp, _)) => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            Duration::from_secs(exp.saturating_sub(now).max(0) as u64)
-        }
-        None => FALLBACK_TOKEN_LIFETIME,
+    let secs = match claims {
+        Some((exp, Some(iat))) => i128::from(exp) - i128::from(iat),
+        Some((exp, None)) => i128::from(exp) - i128::from(now),
+        None => return FALLBACK_TOKEN_LIFETIME,
+    };
+    let max = i128::from(MAX_TOKEN_LIFETIME.as_secs());
+    Duration::from_secs(u64::try_from(secs.clamp(0, max)).unwrap_or(0))
+}
+
+/// A JWT NumericDate (seconds since the epoch): an integer, or a finite non-integer number
+/// truncated towards zero; out-of-range values saturate. `None` for anything that is not a
+/// JSON number.
+fn numeric_date(v: &Value) -> Option<i64> {
+    if let Some(i) = v.as_i64() {
+        return Some(i);
     }
+    if v.as_u64().is_some() {
+        return Some(i64::MAX);
+    }
+    // `as` saturates for finite floats (and the value is finite: JSON has no NaN or infinity).
+    v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)
+}
+
+/// `Instant::now() + d`, saturating instead of panicking on overflow (a century is far enough).
+fn instant_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 24 * 60 * 60)))
+        .unwrap_or(now)
+}
+
+/// A `Retry-After` value as a wait: delay-seconds (saturating, so an absurdly large number
+/// means "longer than any deadline" rather than "absent"), or an HTTP-date (one in the past
+/// means no wait). Anything else (negative, fractional, empty, garbage) is `None`.
+fn parse_retry_after(value: &HeaderValue, now: SystemTime) -> Option<Duration> {
+    let s = value.to_str().ok()?.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = s
+            .bytes()
+            .try_fold(0u64, |acc, b| {
+                acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+            })
+            .unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(s).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,8 +664,11 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Build a client. Fails on an unusable `base_url` (not http/https, with a query or
-    /// fragment) or zero timeouts.
-    pub fn new(config: ClientConfig) -> Result<Client, ApiError> {
+    /// fragment) or zero timeouts. A `deadline` shorter than `request_timeout` is raised to it
+    /// (see [`ClientConfig::deadline`]).
+    ///
+    /// The HTTP client follows no redirects and sends no `Referer`.
+    pub fn new(mut config: ClientConfig) -> Result<Client, ApiError> {
         let invalid = |m: &str| ApiError::InvalidInput { message: m.into() };
         let base = config.base_url.trim_end_matches('/').to_string();
         let url = reqwest::Url::parse(&base).map_err(|_| invalid("base_url is not a URL"))?;
@@ -602,8 +684,14 @@ impl Client {
         if config.request_timeout.is_zero() || config.deadline.is_zero() {
             return Err(invalid("request_timeout and deadline must be positive"));
         }
+        // A deadline shorter than one exchange would silently cut every exchange to it.
+        config.deadline = config.deadline.max(config.request_timeout);
         let http = reqwest::Client::builder()
             .use_rustls_tls()
+            // SECURITY: a redirect could carry the RequestToken query (ClientSecret) or a data
+            // body (AccountSecret) to another host; 3xx answers become ApiError::Redirected.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("easycars-pg/", env!("CARGO_PKG_VERSION")))
@@ -623,7 +711,7 @@ impl Client {
 
     fn budget(&self) -> Budget {
         Budget {
-            deadline_at: Instant::now() + self.config.deadline,
+            deadline_at: instant_after(self.config.deadline),
             attempts: 0,
         }
     }
@@ -712,7 +800,7 @@ impl Client {
             String::from_utf8(answer.body).map_err(|_| malformed("the answer is not UTF-8"))?;
         if spans
             .iter()
-            .any(|&(start, end)| !text[start..end].starts_with('{'))
+            .any(|&(start, end)| !text.get(start..end).is_some_and(|t| t.starts_with('{')))
         {
             return Err(malformed("a StockList element is not an object"));
         }
@@ -732,7 +820,10 @@ impl Client {
             .data_call(Service::Lead, "GetLeadDetail", route, creds, body)
             .await?;
         let Value::Object(raw) = object(route, &answer.body)? else {
-            unreachable!("object() returns objects")
+            return Err(ApiError::Malformed {
+                route,
+                detail: "the answer is not a JSON object".into(),
+            });
         };
         let detail = typed(route, creds, Value::Object(raw.clone()))?;
         Ok(LeadDetail { detail, raw })
@@ -978,7 +1069,7 @@ impl Client {
                 key.clone(),
                 Cached {
                     token: token.clone(),
-                    refresh_at: Instant::now() + valid,
+                    refresh_at: instant_after(valid),
                 },
             );
         }
@@ -1000,7 +1091,7 @@ impl Client {
             if remaining.is_zero() {
                 return Err(deadline(route, budget, last.as_ref()));
             }
-            budget.attempts += 1;
+            budget.attempts = budget.attempts.saturating_add(1);
             let per = self.config.request_timeout.min(remaining);
             let outcome = match tokio::time::timeout(per, self.attempt(route, make(), scrub)).await
             {
@@ -1023,7 +1114,8 @@ impl Client {
                 return Err(err);
             }
             let wait = retry_after.unwrap_or_else(|| self.backoff(retries));
-            if Instant::now() + wait >= budget.deadline_at {
+            // No `Instant + Duration` here: a server-chosen Retry-After may be u64::MAX seconds.
+            if wait >= budget.deadline_at.saturating_duration_since(Instant::now()) {
                 if retry_after.is_some() {
                     // The server asked for a longer pause than the budget allows.
                     return Err(err);
@@ -1064,13 +1156,18 @@ impl Client {
             let retry_after = resp
                 .headers()
                 .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
             return Attempt::Retry {
                 err: ApiError::RateLimited { route, retry_after },
                 retry_after,
             };
+        }
+        if status.is_redirection() {
+            // Never followed (the client's policy is `none`): the Location is not even read.
+            return Attempt::Fail(ApiError::Redirected {
+                status: status.as_u16(),
+                route,
+            });
         }
         if status.is_server_error() {
             return Attempt::Retry {
@@ -1109,8 +1206,12 @@ impl Client {
                     items
                         .iter()
                         .map(|raw| {
-                            let start = raw.get().as_ptr() as usize - base;
-                            (start, start + raw.get().len())
+                            // The items borrow from `body`; should one ever not, its span is
+                            // out of range and get_stock_raw reports the answer as malformed.
+                            let start = (raw.get().as_ptr() as usize).checked_sub(base);
+                            start.map_or((usize::MAX, usize::MAX), |start| {
+                                (start, start.saturating_add(raw.get().len()))
+                            })
                         })
                         .collect(),
                 )
@@ -1494,6 +1595,152 @@ mod tests {
         assert_eq!(token_lifetime("a.!!!.c"), FALLBACK_TOKEN_LIFETIME);
         let past = format!("h.{}.s", enc(r#"{"exp":5}"#));
         assert_eq!(token_lifetime(&past), Duration::ZERO);
+    }
+
+    #[test]
+    fn hostile_token_lifetimes_are_bounded() {
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let tok = |payload: &str| format!("h.{}.s", enc(payload));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let day = MAX_TOKEN_LIFETIME;
+        assert_eq!(day, Duration::from_secs(86_400));
+        let zero = Duration::ZERO;
+        let cases = [
+            (r#"{"exp":9223372036854775807,"iat":0}"#.to_string(), day),
+            // exp − iat overflows i64.
+            (r#"{"exp":9223372036854775807,"iat":-1}"#.into(), day),
+            (
+                r#"{"exp":9223372036854775807,"iat":-9223372036854775808}"#.into(),
+                day,
+            ),
+            (r#"{"exp":9223372036854775807}"#.into(), day),
+            (r#"{"exp":18446744073709551615,"iat":0}"#.into(), day),
+            (r#"{"exp":1e300,"iat":0}"#.into(), day),
+            (format!(r#"{{"exp":{}}}"#, now + 10 * 86_400), day),
+            // Negative, born expired, huge iat.
+            (r#"{"exp":-5,"iat":0}"#.into(), zero),
+            (r#"{"exp":-9223372036854775808}"#.into(), zero),
+            (r#"{"exp":-1e300}"#.into(), zero),
+            (r#"{"exp":700,"iat":900}"#.into(), zero),
+            (
+                format!(r#"{{"exp":{},"iat":{}}}"#, now + 600, now + 900),
+                zero,
+            ),
+            (
+                format!(r#"{{"exp":{},"iat":9223372036854775807}}"#, now + 600),
+                zero,
+            ),
+            (
+                r#"{"exp":-9223372036854775808,"iat":9223372036854775807}"#.into(),
+                zero,
+            ),
+            // Non-integer NumericDates are truncated.
+            (
+                r#"{"exp":700.9,"iat":100.2}"#.into(),
+                Duration::from_secs(600),
+            ),
+            // Not numbers: exp unusable → fallback; iat unusable → exp − now.
+            (r#"{"exp":"700","iat":100}"#.into(), FALLBACK_TOKEN_LIFETIME),
+            (r#"{"exp":null}"#.into(), FALLBACK_TOKEN_LIFETIME),
+            (r#"{"exp":[1],"iat":0}"#.into(), FALLBACK_TOKEN_LIFETIME),
+            (r#"[1,2]"#.into(), FALLBACK_TOKEN_LIFETIME),
+            (format!(r#"{{"exp":{},"iat":"x"}}"#, now - 1), zero),
+        ];
+        for (payload, want) in &cases {
+            assert_eq!(token_lifetime(&tok(payload)), *want, "{payload}");
+        }
+        // exp − now when there is no usable iat.
+        let soon = token_lifetime(&tok(&format!(r#"{{"exp":{},"iat":"x"}}"#, now + 300)));
+        assert!(
+            soon <= Duration::from_secs(300) && soon >= Duration::from_secs(295),
+            "{soon:?}"
+        );
+        assert_eq!(
+            token_lifetime_at(&tok(r#"{"exp":1300}"#), 1000),
+            Duration::from_secs(300)
+        );
+        assert_eq!(token_lifetime_at(&tok(r#"{"exp":1300}"#), i64::MIN), day);
+        assert_eq!(token_lifetime_at(&tok(r#"{"exp":1300}"#), i64::MAX), zero);
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 2015-10-21 07:28:00 GMT
+        let p = |v: &[u8]| parse_retry_after(&HeaderValue::from_bytes(v).unwrap(), now);
+        let secs = |s: u64| Some(Duration::from_secs(s));
+        assert_eq!(p(b"120"), secs(120));
+        assert_eq!(p(b" 7 "), secs(7));
+        assert_eq!(p(b"0"), secs(0));
+        assert_eq!(p(b"18446744073709551615"), secs(u64::MAX));
+        assert_eq!(p(b"18446744073709551616"), secs(u64::MAX));
+        assert_eq!(p(b"99999999999999999999999999999999"), secs(u64::MAX));
+        assert_eq!(p(b"Wed, 21 Oct 2015 07:30:00 GMT"), secs(120));
+        assert_eq!(p(b"Wed, 21 Oct 2015 07:00:00 GMT"), secs(0));
+        assert_eq!(p(b"Thu, 01 Jan 1970 00:00:00 GMT"), secs(0));
+        assert!(p(b"Fri, 31 Dec 9999 23:59:59 GMT").is_some_and(|d| d > secs(1 << 37).unwrap()));
+        for bad in [
+            &b""[..],
+            b"   ",
+            b"-1",
+            b"-18446744073709551616",
+            b"+5",
+            b"1.5",
+            b"1e3",
+            b"0x10",
+            b"soon",
+            b"Wed, 32 Oct 2015 07:30:00 GMT",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(p(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn instants_saturate() {
+        let far = instant_after(Duration::MAX);
+        assert!(far > Instant::now() + Duration::from_secs(365 * 24 * 3600));
+        let c = Client::new(ClientConfig {
+            base_url: "http://127.0.0.1:1/TestECService".into(),
+            request_timeout: Duration::MAX,
+            deadline: Duration::MAX,
+            ..ClientConfig::default()
+        })
+        .unwrap();
+        let b = c.budget();
+        assert!(b.deadline_at > Instant::now());
+    }
+
+    #[test]
+    fn deadline_is_raised_to_the_request_timeout() {
+        let mk = |timeout: u64, deadline: u64| {
+            Client::new(ClientConfig {
+                base_url: "http://127.0.0.1:1/TestECService".into(),
+                request_timeout: Duration::from_secs(timeout),
+                deadline: Duration::from_secs(deadline),
+                ..ClientConfig::default()
+            })
+            .unwrap()
+            .config()
+            .deadline
+        };
+        assert_eq!(mk(600, 120), Duration::from_secs(600));
+        assert_eq!(mk(30, 120), Duration::from_secs(120));
+        assert_eq!(mk(120, 120), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn redirects_are_not_retryable_and_show_no_url() {
+        let e = ApiError::Redirected {
+            status: 307,
+            route: "StockService/RequestToken",
+        };
+        assert!(!e.retryable());
+        let shown = e.to_string();
+        assert!(shown.contains("307") && shown.contains("StockService/RequestToken"));
+        assert!(!shown.contains("://") && !shown.contains('?'), "{shown}");
     }
 
     #[test]

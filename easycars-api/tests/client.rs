@@ -468,6 +468,8 @@ async fn deadline_stops_retries() {
     let sim = start(1, 5).await;
     let creds = sim.creds(0);
     let client = sim.client(|c| {
+        // Client::new raises a deadline shorter than request_timeout, so keep them equal.
+        c.request_timeout = Duration::from_millis(800);
         c.deadline = Duration::from_millis(800);
         c.max_retries = 1000;
         c.backoff_base = Duration::from_millis(50);
