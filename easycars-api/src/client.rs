@@ -206,8 +206,11 @@ impl Credentials {
     }
 
     /// The values that must never appear in output.
-    fn secrets(&self) -> [&str; 3] {
+    /// Every value that must never appear in an error or log: the ClientID too, since with the
+    /// ClientSecret it names the integrator account.
+    fn secrets(&self) -> [&str; 4] {
         [
+            self.client_id.as_str(),
             self.client_secret.as_str(),
             self.account_number.as_str(),
             self.account_secret.as_str(),
@@ -218,7 +221,7 @@ impl Credentials {
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
-            .field("client_id", &self.client_id.as_str())
+            .field("client_id", &"***")
             .field("client_secret", &"***")
             .field("account_number", &"***")
             .field("account_secret", &"***")
@@ -450,12 +453,31 @@ impl Scrub<'_> {
         let mut out = strip_url_queries(text);
         let token = self.token.as_ref().map(|t| t.as_str());
         for s in self.creds.secrets().into_iter().chain(token) {
-            if !s.is_empty() && out.contains(s) {
-                out = out.replace(s, "***");
-            }
+            out = replace_ignore_ascii_case(&out, s, "***");
         }
         truncate_chars(&out, MAX_MESSAGE_CHARS)
     }
+}
+
+/// `text` with every occurrence of `needle` replaced, ignoring ASCII case: a server may echo a
+/// GUID secret in upper or lower case.
+fn replace_ignore_ascii_case(text: &str, needle: &str, with: &str) -> String {
+    if needle.is_empty() {
+        return text.to_owned();
+    }
+    // ASCII lower-casing keeps every byte offset, so positions found in the folded copy are
+    // positions (and char boundaries) in the original.
+    let folded = text.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(found) = folded[at..].find(&needle) {
+        out.push_str(&text[at..at + found]);
+        out.push_str(with);
+        at += found + needle.len();
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 /// Remove `?query` and `#fragment` from every `scheme://…` substring (linear time).
@@ -1386,6 +1408,11 @@ impl RawStock {
         self.spans.is_empty()
     }
 
+    /// The size of the answer text held, in bytes.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// Item `i`'s JSON text, exactly as received (an object).
     pub fn get(&self, i: usize) -> &str {
         let (start, end) = self.spans[i];
@@ -1553,8 +1580,7 @@ mod tests {
     fn credentials_debug_redacts() {
         let c = Credentials::new("CID", "CSECRET", "EC123456", "asecret");
         let d = format!("{c:?}");
-        assert!(d.contains("CID"));
-        for s in ["CSECRET", "EC123456", "asecret"] {
+        for s in ["CID", "CSECRET", "EC123456", "asecret"] {
             assert!(!d.contains(s), "{d}");
         }
     }
@@ -1574,6 +1600,11 @@ mod tests {
             assert!(!out.contains(bad), "{out}");
         }
         assert!(out.contains("https://h/x/RequestToken)"));
+        // Echoed in another case, and the ClientID too.
+        let echoed = s.clean("bad client cid / Csecret / ec123456 / ASECRET for CID");
+        for bad in ["cid", "CID", "Csecret", "ec123456", "ASECRET"] {
+            assert!(!echoed.contains(bad), "{echoed}");
+        }
         assert_eq!(truncate_chars(&"é".repeat(400), 300).chars().count(), 301);
         // Linear on long words.
         let long = format!("http://h/{}?q={}", "a".repeat(1 << 20), "b".repeat(1 << 20));
