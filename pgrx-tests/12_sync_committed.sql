@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(17);
+SELECT plan(19);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -51,7 +51,7 @@ SELECT dblink_send_query('other', 'SELECT count(*) FROM public.cancel_stock') \g
 SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = (SELECT other_pid FROM cancel_t0) AND query LIKE '%cancel_stock%' AND state = 'active')$$, 20)
           AND pg_cancel_backend((SELECT other_pid FROM cancel_t0)), 'a scan waiting on EasyCars is cancelled');
 SELECT is((SELECT count(*)::int FROM dblink_get_result('other', false) AS t(n bigint)), 0, 'it returns no rows');
-SELECT is(dblink_error_message('other'), 'ERROR:  canceling statement due to user request', 'with SQLSTATE 57014''s message');
+SELECT is(split_part(dblink_error_message('other'), E'\n', 1), 'ERROR:  canceling statement due to user request', 'with SQLSTATE 57014''s message');
 SELECT ok(clock_timestamp() - (SELECT at FROM cancel_t0) < interval '10 seconds', 'long before EasyCars would have answered');
 DROP FOREIGN TABLE public.cancel_stock;
 DROP SERVER cancel_me;
@@ -72,14 +72,43 @@ SELECT is((SELECT array_agg(sync_type || '/' || sync_direction || '/' || status 
 SELECT ok((SELECT easycars_lead_number IS NOT NULL FROM easycars.lead WHERE dealership_id = 301 AND email = 'due@example.com'),
           'the lead pushed by run_due_syncs kept its EasyCars number (committed per lead)');
 
--- A pg_cron job really fires (pg_cron 1.4 schedules by the minute: this waits up to ~70 s).
+-- A pg_cron job really fires (pg_cron 1.4 schedules by the minute: this waits up to ~70 s), as a
+-- superuser whose search_path starts with a schema a lower role controls: that role's "="
+-- overload records every call it gets. A control job in the same role proves the search_path was
+-- in effect; the sync job must never call it (every easycars function pins search_path).
+CREATE ROLE atk_cron_owner;
+CREATE ROLE atk_cron_victim SUPERUSER LOGIN;
+GRANT CREATE ON DATABASE easycars_test TO atk_cron_owner;
+SET ROLE atk_cron_owner;
+CREATE SCHEMA atk_cron;
+GRANT USAGE ON SCHEMA atk_cron TO PUBLIC;
+CREATE TABLE atk_cron.calls (who text, query text);
+GRANT INSERT ON atk_cron.calls TO PUBLIC;
+CREATE FUNCTION atk_cron.eq(integer, integer) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    INSERT INTO atk_cron.calls VALUES (current_user, pg_catalog.current_query());
+    RETURN $1 OPERATOR(pg_catalog.=) $2;
+END $f$;
+CREATE OPERATOR atk_cron.= (LEFTARG = integer, RIGHTARG = integer, FUNCTION = atk_cron.eq);
+RESET ROLE;
+ALTER ROLE atk_cron_victim SET search_path = atk_cron, pg_catalog, public;
+SET ROLE atk_cron_victim;
 CREATE TEMP TABLE scheduled AS SELECT now() AS at, job_name FROM easycars.schedule_syncs('* * * * *', '59 23 31 12 *');
+SELECT cron.schedule('easycars-atk-control', '* * * * *', 'SELECT 1 = 1') \g /dev/null
+RESET ROLE;
 SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
                                             WHERE j.jobname = 'easycars-stock' AND d.status = 'succeeded' AND d.start_time >= (SELECT min(at) FROM scheduled))$$, 90),
           'the easycars-stock job ran and succeeded');
 SELECT ok(EXISTS (SELECT 1 FROM easycars.sync_log WHERE dealership_id = 301 AND sync_type = 'Stock' AND status = 'Success'
                   AND started_at >= (SELECT min(at) FROM scheduled)), 'and left a Success log row for dealership 301');
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM atk_cron.calls WHERE query = 'SELECT 1 = 1')$$, 30),
+          'control: a job of that superuser does resolve "=" in the attacker''s schema');
+SELECT is(ARRAY(SELECT DISTINCT query FROM atk_cron.calls WHERE query <> 'SELECT 1 = 1'), '{}'::text[],
+          'but the superuser''s scheduled sync never called the attacker''s code');
+SET ROLE atk_cron_victim;
 SELECT is(easycars.unschedule_syncs(), 2, 'the jobs are removed again');
+SELECT cron.unschedule('easycars-atk-control') \g /dev/null
+RESET ROLE;
 
 SELECT * FROM finish();
 
@@ -87,3 +116,7 @@ SELECT * FROM finish();
 DELETE FROM easycars.dealership WHERE id IN (301, 302);
 DROP SERVER IF EXISTS easycars_d301 CASCADE;
 DROP SERVER IF EXISTS easycars_d302 CASCADE;
+DROP TABLE scheduled;
+DROP SCHEMA atk_cron CASCADE;
+REVOKE CREATE ON DATABASE easycars_test FROM atk_cron_owner;
+DROP ROLE atk_cron_owner, atk_cron_victim;

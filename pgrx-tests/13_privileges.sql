@@ -2,7 +2,7 @@
 -- design, so a new table, view or function cannot slip in unprotected. When you add an object,
 -- add its intended grants to the list below, on purpose.
 BEGIN;
-SELECT plan(8);
+SELECT plan(12);
 
 CREATE TEMP TABLE objects AS
 SELECT c.oid AS objid, 'pg_class'::regclass AS classid, format('%s %s', CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table'
@@ -31,6 +31,8 @@ INSERT INTO intended VALUES
     ('table easycars.dealership', 'easycars_analyst', 'SELECT'),
     ('table easycars.dealership', 'easycars_sync', 'SELECT'),
     ('table easycars.credentials', 'easycars_admin', 'DELETE'),
+    ('table easycars.dealership_access', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.credentials_input', 'easycars_admin', 'INSERT'),
     ('table easycars.vehicle', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
     ('table easycars.vehicle', 'easycars_analyst', 'SELECT'),
     ('table easycars.vehicle', 'easycars_sync', 'INSERT,SELECT,UPDATE'),
@@ -69,7 +71,7 @@ INSERT INTO intended VALUES
     ('view easycars.running_syncs', 'easycars_sync', 'SELECT');
 -- Functions: who may execute what.
 INSERT INTO intended
-SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.current_dealership_id()', 'function easycars._is_admin()',
+SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.current_dealership_id()', 'function easycars._is_admin()', 'function easycars.may_act_for(integer)',
     'function easycars.fdw_insert_results()', 'function easycars.clear_fdw_insert_results()', 'function easycars.easycars_fdw_meta()']) f,
     unnest(ARRAY['easycars_admin', 'easycars_analyst', 'easycars_sync']) r
 UNION ALL
@@ -81,13 +83,15 @@ SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.sync_stock(integer,b
     'function easycars._report(easycars.sync_log,text)', 'function easycars._stock_feed_sql(integer)', 'function easycars._stock_keys_sql(integer)', 'function easycars._stock_upsert_sql(text,text)', 'function easycars._run_stock_upsert(text,text,integer)',
     'function easycars._push_lead(integer,bigint)', 'function easycars._leads_to_push(integer)', 'function easycars._enum_code(text,text)',
     'function easycars._lead_status_code(text)', 'function easycars._lead_push_digest(easycars.lead)',
-    'function easycars._foreign_table_ddl(text,text,text,text)']) f,
+    'function easycars._foreign_table_ddl(text,text,text,text)', 'function easycars._syncable_dealerships()']) f,
     unnest(ARRAY['easycars_admin', 'easycars_sync']) r
 UNION ALL
 SELECT f, 'easycars_admin', 'EXECUTE' FROM unnest(ARRAY['function easycars.set_credentials(integer,text,text,text,text,text,text,text)',
     'function easycars.rotate_encryption_key()', 'function easycars.verify_credentials(integer)',
     'function easycars.archive_sync_logs(interval,interval)', 'function easycars.maintain_partitions(integer,interval,timestamp with time zone)',
-    'function easycars.schedule_syncs(text,text)', 'function easycars.unschedule_syncs()']) f;
+    'function easycars.schedule_syncs(text,text)', 'function easycars.unschedule_syncs()',
+    'function easycars.grant_dealership(regrole,integer)', 'function easycars.grant_all_dealerships(regrole)',
+    'function easycars.revoke_dealership(regrole,integer)']) f;
 
 CREATE TEMP TABLE actual AS
 SELECT o.name, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee,
@@ -106,11 +110,23 @@ SELECT is(ARRAY(SELECT name FROM objects o WHERE o.acl IS NULL AND o.classid = '
                   AND name NOT LIKE 'function easycars._sync_progress%' AND name NOT LIKE 'function easycars._touch_updated_at%'),
           '{}'::text[], 'PUBLIC executes nothing but trigger functions and the FDW handler and validator');
 
--- RLS on every tenant table, one policy each.
+-- RLS on every table: an admin policy for easycars_admin only, and on tenant tables one tenant
+-- policy for everyone that compares dealership_id with the session's dealership (nothing else).
 SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
                 WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-                  AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity OR (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) <> 1)
-                ORDER BY 1), '{}'::text[], 'every table has RLS enabled, forced, and one tenant policy');
+                  -- COPY refuses tables with RLS; this one never holds a row and only admins may insert.
+                  AND c.relname <> 'credentials_input'
+                  AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity
+                       OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = c.relname || '_admin_policy'
+                                        AND p.polroles = ARRAY['easycars_admin'::regrole::oid])
+                       OR (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
+                          <> CASE WHEN c.relname = 'dealership_access' THEN 1 ELSE 2 END)
+                ORDER BY 1), '{}'::text[], 'every table has RLS enabled, forced, an easycars_admin policy and (tenant tables) one tenant policy');
+SELECT is(ARRAY(SELECT p.polrelid::regclass::text FROM pg_policy p
+                WHERE p.polname LIKE '%\_tenant\_policy'
+                  AND (p.polroles <> ARRAY[0::oid]
+                       OR pg_get_expr(p.polqual, p.polrelid) !~ '^\((dealership_id|id) = \( SELECT (easycars\.)?current_dealership_id\(\) AS current_dealership_id\)\)$')
+                ORDER BY 1), '{}'::text[], 'every tenant policy is one comparison with the session''s dealership, for everyone');
 
 -- The SECURITY DEFINER functions are exactly the reviewed ones, each with a pinned search_path.
 SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'easycars'::regnamespace AND p.prosecdef
@@ -118,13 +134,23 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronames
               ARRAY['easycars.set_credentials(integer,text,text,text,text,text,text,text)', 'easycars.rotate_encryption_key()',
                     'easycars.verify_credentials(integer)', 'easycars.cleanup_preview_cache()', 'easycars.archive_sync_logs(interval,interval)',
                     'easycars.maintain_partitions(integer,interval,timestamp with time zone)', 'easycars._ensure_remote(integer)',
-                    'easycars._ensure_partitions()'],
-              'the SECURITY DEFINER functions are the reviewed eight, all with search_path = pg_catalog, pg_temp');
+                    'easycars._ensure_partitions()', 'easycars._credentials_input_store()'],
+              'the SECURITY DEFINER functions are the reviewed nine, all with search_path = pg_catalog, pg_temp');
 
 -- Views: monitoring views run with the reader's rights; credentials_safe filters by tenant itself.
 SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind = 'v'
                   AND NOT coalesce(c.reloptions @> ARRAY['security_invoker=true'], false) ORDER BY 1),
           ARRAY['credentials_safe'], 'every view but credentials_safe is security_invoker');
+SELECT ok((SELECT reloptions @> ARRAY['security_barrier=true'] FROM pg_class WHERE oid = 'easycars.credentials_safe'::regclass),
+          'credentials_safe, which reads with its owner''s rights, is a security_barrier view');
+
+-- Every function resolves names in pg_catalog first, whoever runs it (pg_cron runs them as the
+-- scheduler); the one procedure that commits pins search_path in its body instead.
+SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'easycars'::regnamespace
+                  AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false) ORDER BY 1),
+          ARRAY['easycars.run_due_syncs(text)'], 'every function has SET search_path = pg_catalog, pg_temp');
+SELECT ok((SELECT prosrc ~ 'pg_catalog\.set_config\(''search_path'', ''pg_catalog, pg_temp'', false\)' FROM pg_proc
+           WHERE oid = 'easycars.run_due_syncs(text)'::regprocedure), 'run_due_syncs pins search_path first thing');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -6,7 +6,10 @@ SELECT plan(7);
 CREATE TEMP TABLE secrets (value text);
 INSERT INTO secrets VALUES
     ('C1D0C1D0-1111-4111-8111-111111111111'), ('C5EC5EC5-2222-4222-8222-222222222222'), ('EC771234'), ('a5ec7a5e-3333-4333-8333-333333333333'),
-    ('C1D0C1D0-4444-4444-8444-444444444444'), ('C5EC5EC5-5555-4555-8555-555555555555'), ('EC889956'), ('a5ec7a5e-6666-4666-8666-666666666666');
+    ('C1D0C1D0-4444-4444-8444-444444444444'), ('C5EC5EC5-5555-4555-8555-555555555555'), ('EC889956'), ('a5ec7a5e-6666-4666-8666-666666666666'),
+    -- COPY into credentials_input, with every statement, parameter and nested plan logged (09).
+    ('C1D0C1D0-7777-4777-8777-777777777777'), ('C5EC5EC5-7777-4777-8777-777777777777'), ('EC770077'), ('a5ec7a5e-7777-4777-8777-777777777777'),
+    ('C1D0C1D0-8888-4888-8888-888888888888'), ('C5EC5EC5-8888-4888-8888-888888888888'), ('EC880088'), ('not-a-guid-but-secret-8888');
 -- The simulator's generated secrets of the end-to-end tests count too.
 INSERT INTO secrets SELECT unnest(ARRAY[client_secret, account_number, account_secret]) FROM easycars_test.sim_dealer;
 

@@ -38,6 +38,11 @@ log_line_prefix = '%m [%p] %q%u@%d '
 timezone = 'UTC'
 CONF
   fi
+  # The bundled simulator listens on loopback; only a superuser can allow such hosts (clusters made
+  # before this setting existed get it too).
+  if ! grep -q '^easycars.allowed_hosts' "$DIR/data/postgresql.conf"; then
+    echo "easycars.allowed_hosts = '127.0.0.1, localhost'" | as_owner tee -a "$DIR/data/postgresql.conf" >/dev/null
+  fi
   as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
   psql_ -d postgres -qc "SELECT 1" >/dev/null
   if ! psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB'" | grep -q 1; then

@@ -21,7 +21,7 @@ step "cargo clippy"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
 RESULTS=$(mktemp)
-trap 'rm -f "$RESULTS"; [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null; scripts/pg-scratch.sh stop' EXIT
+trap 'rm -f "$RESULTS"; for p in ${SIM_PID:-} ${RECORDER_PID:-}; do kill "$p" 2>/dev/null; done; scripts/pg-scratch.sh stop' EXIT
 
 step "cargo test (easycars-api, easycars-sim)"
 cargo test --workspace --exclude easycars 2>&1 | tee -a "$RESULTS"
@@ -44,6 +44,15 @@ SIM_PID=$!
 for _ in $(seq 100); do grep -q '^listening on ' "$SIM_OUT" && break; sleep 0.1; done
 export EASYCARS_SIM_URL=$(sed -n 's/^listening on //p' "$SIM_OUT")
 [ -n "$EASYCARS_SIM_URL" ] || { echo "simulator did not start" >&2; exit 1; }
+# An attacker's listener on another loopback address (not in easycars.allowed_hosts): the security
+# tests point credentials at it every way they can and check that it receives nothing.
+RECORDER_LOG="$EASYCARS_PG_DIR/recorder.log"
+RECORDER_OUT=$(mktemp)
+python3 scripts/recorder.py 127.0.0.2 "$RECORDER_LOG" >"$RECORDER_OUT" &
+RECORDER_PID=$!
+for _ in $(seq 100); do grep -q '^listening on ' "$RECORDER_OUT" && break; sleep 0.1; done
+RECORDER_URL=$(sed -n 's/^listening on //p' "$RECORDER_OUT")
+[ -n "$RECORDER_URL" ] || { echo "recorder did not start" >&2; exit 1; }
 scripts/pg-scratch.sh psql -q <<SQL
 CREATE EXTENSION pgtap;
 CREATE EXTENSION pg_cron;
@@ -51,6 +60,8 @@ CREATE EXTENSION pg_stat_statements;
 CREATE EXTENSION dblink;
 CREATE EXTENSION easycars;
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.sim_url = '$EASYCARS_SIM_URL';
+ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.recorder_url = '$RECORDER_URL';
+ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.recorder_log = '$RECORDER_LOG';
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.server_log = '$(scripts/pg-scratch.sh log)';
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.open_key_file = '$EASYCARS_PG_DIR/group-readable.keys';
 ALTER DATABASE $EASYCARS_PG_DB SET easycars_test.rotated_key_file = '$EASYCARS_PG_DIR/rotated.keys';

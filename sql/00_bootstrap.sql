@@ -13,8 +13,8 @@ DECLARE
 BEGIN
     FOR r IN SELECT * FROM (VALUES
         ('easycars_admin',   'EasyCars administrators: manage dealerships, credentials, schedules and retention; see every dealership.'),
-        ('easycars_sync',    'Runs EasyCars syncs (pg_cron jobs): reads and writes the synced tables of the dealership named in app.current_dealership_id.'),
-        ('easycars_analyst', 'Reads vehicles, leads and sync history of the dealership named in app.current_dealership_id; never credentials.')
+        ('easycars_sync',    'Runs EasyCars syncs (pg_cron jobs): reads and writes the synced tables of the dealerships an administrator granted it (easycars.grant_dealership), one at a time via app.current_dealership_id.'),
+        ('easycars_analyst', 'Reads vehicles, leads and sync history of a dealership it was granted (easycars.grant_dealership), selected with app.current_dealership_id; never credentials.')
     ) AS t(name, comment)
     LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r.name) THEN
@@ -40,24 +40,9 @@ CREATE TYPE easycars.sync_status AS ENUM (
 );
 COMMENT ON TYPE easycars.sync_status IS 'Outcome recorded in a sync_activity_log row.';
 
--- SECURITY: the tenant of this session. A value that is not a plain positive integer names no
--- dealership (NULL), so a typo shows no rows instead of someone else's.
-CREATE FUNCTION easycars.current_dealership_id() RETURNS integer
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT CASE WHEN s ~ '^[0-9]{1,9}$' THEN s::integer END
-    FROM (SELECT pg_catalog.current_setting('app.current_dealership_id', true) AS s) AS setting
-$$;
-COMMENT ON FUNCTION easycars.current_dealership_id() IS
-    'The dealership this session acts for: the setting app.current_dealership_id as an integer, or NULL when unset or not a number. Every row-level security policy of easycars compares against it.';
-
-CREATE FUNCTION easycars._is_admin() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$
-    SELECT pg_catalog.pg_has_role(current_user, 'easycars_admin', 'MEMBER')
-$$;
-COMMENT ON FUNCTION easycars._is_admin() IS
-    'Internal: true when the current role is a member of easycars_admin, which sees every dealership.';
+-- The tenant helpers every policy uses (easycars.current_dealership_id(), easycars.may_act_for(),
+-- easycars._is_admin()) are written in Rust: the setting is parsed, and the role's right to act for
+-- the dealership it names is checked, in one place (src/tenant.rs).
 
 CREATE FUNCTION easycars._touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql

@@ -16,3 +16,72 @@ COMMENT ON COLUMN easycars.dealership.id IS
 
 CREATE TRIGGER dealership_touch_updated_at BEFORE UPDATE ON easycars.dealership
     FOR EACH ROW EXECUTE FUNCTION easycars._touch_updated_at();
+
+-- Which roles may act for which dealership. app.current_dealership_id only selects among these:
+-- any role can set an app.* setting, so the setting alone proves nothing.
+CREATE TABLE easycars.dealership_access (
+    role_id       regrole     NOT NULL,
+    dealership_id integer,
+    granted_by    name        NOT NULL DEFAULT current_user,
+    granted_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT dealership_access_key UNIQUE NULLS NOT DISTINCT (role_id, dealership_id),
+    CONSTRAINT dealership_access_dealership_fkey FOREIGN KEY (dealership_id)
+        REFERENCES easycars.dealership (id) ON DELETE CASCADE
+);
+COMMENT ON TABLE easycars.dealership_access IS
+    'Which roles may act for which dealership (select it with app.current_dealership_id). A row with dealership_id NULL trusts the role for every dealership (a pooled application or scheduler role). Members of a granted role inherit the grant. Superusers and easycars_admin members need no row. Maintained with easycars.grant_dealership(), grant_all_dealerships() and revoke_dealership().';
+COMMENT ON COLUMN easycars.dealership_access.role_id IS 'The role allowed (and, through inheritance, its members).';
+COMMENT ON COLUMN easycars.dealership_access.dealership_id IS 'The dealership it may act for; NULL for every dealership.';
+COMMENT ON COLUMN easycars.dealership_access.granted_by IS 'The role that granted it.';
+COMMENT ON COLUMN easycars.dealership_access.granted_at IS 'When it was granted.';
+
+CREATE FUNCTION easycars.grant_dealership(role regrole, dealership_id integer) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL OR dealership_id IS NULL THEN
+        RAISE EXCEPTION 'role and dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'To trust a role for every dealership use easycars.grant_all_dealerships(role).';
+    END IF;
+    INSERT INTO easycars.dealership_access (role_id, dealership_id) VALUES (role, dealership_id)
+    ON CONFLICT ON CONSTRAINT dealership_access_key DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION easycars.grant_dealership(regrole, integer) IS
+    'Allows a role (and its members) to act for one dealership: with app.current_dealership_id set to it, the role sees and writes that dealership''s rows, queries its foreign tables and runs its syncs, within the table privileges it has. easycars_admin only; re-granting is a no-op.';
+
+CREATE FUNCTION easycars.grant_all_dealerships(role regrole) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO easycars.dealership_access (role_id, dealership_id) VALUES (role, NULL)
+    ON CONFLICT ON CONSTRAINT dealership_access_key DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION easycars.grant_all_dealerships(regrole) IS
+    'Trusts a role for every dealership, present and future: for a connection-pooled application role that selects the dealership per request with app.current_dealership_id, or the role that runs scheduled syncs. easycars_admin only.';
+
+CREATE FUNCTION easycars.revoke_dealership(role regrole, dealership_id integer DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    DELETE FROM easycars.dealership_access a
+    WHERE a.role_id OPERATOR(pg_catalog.=) role
+      AND (revoke_dealership.dealership_id IS NULL OR a.dealership_id OPERATOR(pg_catalog.=) revoke_dealership.dealership_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION easycars.revoke_dealership(regrole, integer) IS
+    'Withdraws a role''s right to act for one dealership, or with dealership_id NULL (the default) every grant it has, including grant_all_dealerships. Returns how many grants went. easycars_admin only.';

@@ -16,10 +16,21 @@ DECLARE
     server text := format('easycars_d%s', p_dealership_id);
     entity text;
     tbl text;
+    found pg_foreign_server;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_foreign_server WHERE srvname = server) THEN
+    SELECT * INTO found FROM pg_foreign_server WHERE srvname = server;
+    IF found.oid IS NULL THEN
         EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER easycars_fdw OPTIONS (dealership_id %L)', server, p_dealership_id::text);
         EXECUTE format('COMMENT ON SERVER %I IS %L', server, format('EasyCars of dealership %s, used by easycars syncs.', p_dealership_id));
+    -- SECURITY: a server of that name that someone else made (say with a base_url of their own)
+    -- would receive this dealership's secrets; only the one made here is used. Its owner (the
+    -- extension's, a superuser) may tune it (timeout_ms, max_retries, ...); nobody else can.
+    ELSIF found.srvowner <> (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'easycars')
+          OR found.srvfdw <> (SELECT w.oid FROM pg_foreign_data_wrapper w WHERE w.fdwname = 'easycars_fdw')
+          OR NOT coalesce('dealership_id=' || p_dealership_id = ANY (found.srvoptions), false) THEN
+        RAISE EXCEPTION 'foreign server % was not made by easycars', server
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Syncs use their own server of that name. A superuser should check and drop it: DROP SERVER ' || quote_ident(server) || ' CASCADE;';
     END IF;
     FOREACH entity IN ARRAY ARRAY['stock', 'leads'] LOOP
         tbl := format('%s_d%s', entity, p_dealership_id);
@@ -52,10 +63,13 @@ BEGIN
     IF p_dealership_id IS NULL THEN
         RAISE EXCEPTION 'dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    -- SECURITY: a session already acting for one dealership cannot sync another.
-    IF session_tenant IS NOT NULL AND session_tenant <> p_dealership_id AND NOT easycars._is_admin() THEN
-        RAISE EXCEPTION 'this session acts for dealership %, not %', session_tenant, p_dealership_id
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Syncs run for the dealership in app.current_dealership_id, or any as easycars_admin / easycars_sync without one.';
+    -- SECURITY: only a role allowed to act for the dealership may sync it, and a session already
+    -- acting for one dealership cannot sync another (an administrator can sync any).
+    IF NOT easycars.may_act_for(p_dealership_id)
+       OR (session_tenant IS NOT NULL AND session_tenant <> p_dealership_id AND NOT easycars._is_admin()) THEN
+        RAISE EXCEPTION 'this role may not sync dealership %', p_dealership_id
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'An administrator allows it with easycars.grant_dealership(role, dealership_id), or easycars.grant_all_dealerships(role) for a scheduler role.';
     END IF;
     -- SECURITY: the rest of this transaction acts for exactly this dealership, so RLS confines the run.
     PERFORM set_config('app.current_dealership_id', p_dealership_id::text, true);
@@ -177,7 +191,7 @@ SELECT format($f$
            left(coalesce(nullif(btrim(s.model), ''), 'Unknown'), 100) AS model,
            s.year_group AS year,
            s.price,
-           CASE WHEN s.odometer >= 0 THEN s.odometer END AS mileage,
+           CASE WHEN s.odometer BETWEEN 0 AND 2147483647 THEN s.odometer END AS mileage,
            CASE WHEN s.stock_status ILIKE 'sold' THEN 'sold' ELSE 'active' END AS status,
            CASE WHEN s.is_demo THEN 'demo' WHEN s.is_used THEN 'used' ELSE 'new' END AS condition,
            btrim(concat_ws(' ', s.year_group, btrim(s.make), btrim(s.model), nullif(btrim(s.badge), ''))) AS title,
@@ -204,17 +218,21 @@ SELECT format($f$
            left(nullif(s.stock_status, ''), 50) AS stock_status,
            CASE WHEN s.stock_type IN ('A', 'B', 'C', 'H', 'M', 'T') THEN s.stock_type END AS stock_type,
            s.is_used, s.is_demo, s.is_special, s.is_drive_away,
-           CASE WHEN s.adv_special_price >= 0 THEN s.adv_special_price END AS special_price,
+           CASE WHEN s.adv_special_price >= 0 AND round(s.adv_special_price, 2) < 1e10 THEN s.adv_special_price END AS special_price,
            left(nullif(s.drive_train, ''), 50) AS drive_train,
            CASE WHEN s.seat_capacity BETWEEN 0 AND 100 THEN s.seat_capacity END AS seat_capacity,
            left(nullif(s.cylinder, ''), 20) AS cylinders,
            CASE WHEN s.engine_size BETWEEN 0 AND 100000 THEN round(s.engine_size)::integer END AS engine_size_cc,
-           CASE WHEN abs(s.power_kw) < 1000000 THEN s.power_kw END AS power_kw,
+           CASE WHEN abs(round(s.power_kw, 2)) < 1000000 THEN s.power_kw END AS power_kw,
            coalesce(s.is_miles, false) AS odometer_in_miles,
            nullif(s.video_link, '') AS video_url,
-           -- A row EasyCars sent that cannot be a vehicle here is counted as failed, not stored.
+           -- A row EasyCars sent that cannot be a vehicle here is counted as failed, not stored:
+           -- one bad item never fails the whole sync. Optional values that do not fit are dropped
+           -- above; these are the ones a vehicle cannot do without or must not have wrong.
            coalesce(nullif(btrim(s.stock_number), '') IS NOT NULL AND length(s.stock_number) <= 100
-                    AND s.year_group BETWEEN 1885 AND 2100 AND (s.price IS NULL OR s.price >= 0), false) AS valid
+                    AND s.year_group BETWEEN 1885 AND 2100
+                    AND (s.price IS NULL OR (s.price >= 0 AND round(s.price, 2) < 1e10))
+                    AND length(coalesce(btrim(s.yard_code), '')) <= 50, false) AS valid
     FROM easycars_remote.%I AS s
 $f$, 'stock_d' || p_dealership_id)
 $$;
@@ -361,7 +379,7 @@ BEGIN
                    r.fetched, r.created, r.updated, r.fetched - r.created - r.updated - r.failed - r.blocked, r.removed, r.failed,
                    jsonb_build_object('fetched', r.fetched, 'created', r.created, 'updated', r.updated, 'removed', r.removed,
                                       'failed', r.failed, 'skipped_manual', r.blocked),
-                   CASE WHEN r.failed > 0 THEN format('%s item(s) could not be stored (blank or repeated stock number, year outside 1885-2100 or negative price)', r.failed) END);
+                   CASE WHEN r.failed > 0 THEN format('%s item(s) could not be stored (blank, over-long or repeated stock number, year outside 1885-2100, negative or over-large price, YardCode over 50 characters)', r.failed) END);
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         -- The data changes are rolled back with this block; the log row above survives as Failed.
         -- A cancel or statement_timeout ends the run the same way: stopped, rolled back, logged.
@@ -604,8 +622,10 @@ BEGIN
     IF ttl IS NULL OR ttl <= interval '0' THEN
         RAISE EXCEPTION 'ttl must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF easycars.current_dealership_id() IS DISTINCT FROM d AND easycars.current_dealership_id() IS NOT NULL AND NOT easycars._is_admin() THEN
-        RAISE EXCEPTION 'this session acts for dealership %, not %', easycars.current_dealership_id(), d USING ERRCODE = 'insufficient_privilege';
+    IF NOT easycars.may_act_for(d)
+       OR (easycars.current_dealership_id() IS DISTINCT FROM d AND easycars.current_dealership_id() IS NOT NULL AND NOT easycars._is_admin()) THEN
+        RAISE EXCEPTION 'this role may not preview dealership %', d USING ERRCODE = 'insufficient_privilege',
+            HINT = 'An administrator allows it with easycars.grant_dealership(role, dealership_id).';
     END IF;
     PERFORM set_config('app.current_dealership_id', d::text, true);
     PERFORM easycars._ensure_remote(d);
@@ -642,28 +662,34 @@ $$;
 COMMENT ON FUNCTION easycars.preview_stock_sync(integer, interval) IS
     'What sync_stock would do now, without touching easycars.vehicle: stock numbers to create, update and remove, Manual/Import vehicles it would skip, invalid items, counts. Stored in sync_preview_cache (key preview_stock_sync) until ttl passes.';
 
-CREATE PROCEDURE easycars.run_due_syncs(what text DEFAULT 'all')
+CREATE PROCEDURE easycars.run_due_syncs(what pg_catalog.text DEFAULT 'all')
 LANGUAGE plpgsql
 AS $$
 DECLARE
-    d integer;
-    lead_id bigint;
+    -- SECURITY: a procedure that COMMITs cannot carry SET search_path, and pg_cron may run it as a
+    -- superuser: every name here is qualified, and search_path is pinned for the whole call.
+    d pg_catalog.int4;
+    lead_id pg_catalog.int8;
     log easycars.sync_log;
-    msg text;
+    msg pg_catalog.text;
+    caller_path pg_catalog.text := pg_catalog.current_setting('search_path');
 BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
     IF what IS NULL OR what NOT IN ('all', 'stock', 'leads') THEN
         RAISE EXCEPTION 'what must be all, stock or leads' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- A replica cannot write; the primary runs the same schedule.
     IF pg_is_in_recovery() THEN
         RAISE NOTICE 'easycars.run_due_syncs: this server is a replica; nothing to do';
+        PERFORM pg_catalog.set_config('search_path', caller_path, false);
         RETURN;
     END IF;
     -- This month's activity partition exists before the runs log into it; committed at once, so
     -- the DDL locks are not held across the syncs.
     PERFORM easycars._ensure_partitions();
     COMMIT;
-    FOR d IN SELECT c.dealership_id FROM easycars.credentials c WHERE c.is_active ORDER BY c.dealership_id LOOP
+    -- The dealerships with active credentials that this role may sync.
+    FOR d IN SELECT x FROM easycars._syncable_dealerships() AS x LOOP
         -- Each dealership's work commits on its own: one dealership's failure never rolls back another's.
         IF what IN ('all', 'stock') THEN
             BEGIN
@@ -731,6 +757,7 @@ BEGIN
             COMMIT;
         END IF;
     END LOOP;
+    PERFORM pg_catalog.set_config('search_path', caller_path, false);
 END
 $$;
 COMMENT ON PROCEDURE easycars.run_due_syncs(text) IS
@@ -801,9 +828,11 @@ GROUP BY 1, 2, 3
 ORDER BY 1 DESC, 2, 3;
 COMMENT ON VIEW easycars.sync_performance_7d IS 'Syncs per day, type and direction over the last 7 days: counts by outcome, records, average duration (seed 000''s report).';
 
-CREATE VIEW easycars.running_syncs WITH (security_invoker = true) AS
-SELECT pid, application_name AS progress, now() - xact_start AS running_for, state, wait_event_type, wait_event
-FROM pg_catalog.pg_stat_activity
-WHERE application_name LIKE 'easycars %';
+-- Only runs of dealerships the reader may act for (the dealership is in application_name).
+CREATE VIEW easycars.running_syncs WITH (security_invoker = true, security_barrier = true) AS
+SELECT a.pid, a.application_name AS progress, now() - a.xact_start AS running_for, a.state, a.wait_event_type, a.wait_event
+FROM pg_catalog.pg_stat_activity a
+WHERE a.application_name LIKE 'easycars %'
+  AND easycars.may_act_for(pg_catalog.substring(a.application_name, ' d=([0-9]{1,9}) ')::integer);
 COMMENT ON VIEW easycars.running_syncs IS
     'Sync runs in progress right now, from any session, with their current phase (published as application_name, visible before the run commits).';

@@ -1,8 +1,12 @@
 -- Row-level security, grants and dump configuration; runs last, after every object exists.
 
--- SECURITY: every tenant table shows and accepts only rows of the session's dealership
--- (app.current_dealership_id); no setting means no rows. FORCE makes the table owner obey too;
--- superusers and easycars_admin members see every dealership.
+-- SECURITY: every tenant table shows and accepts only rows of the dealership the session acts for:
+-- app.current_dealership_id, and only if the role was granted that dealership (see
+-- easycars.current_dealership_id()). The function is evaluated once per query (an InitPlan), so the
+-- policy is one comparison against a stable value and the primary-key index serves it.
+-- easycars_admin has its own permissive policy, applied only to its members (PostgreSQL picks the
+-- policies of a role when planning), so a tenant's plan carries no OR that would defeat the index.
+-- FORCE makes the table owner obey too; superusers bypass row-level security.
 DO $$
 DECLARE
     t text;
@@ -14,22 +18,55 @@ BEGIN
         EXECUTE format('ALTER TABLE easycars.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format(
             'CREATE POLICY %I ON easycars.%I '
-            'USING (dealership_id = easycars.current_dealership_id() OR easycars._is_admin()) '
-            'WITH CHECK (dealership_id = easycars.current_dealership_id() OR easycars._is_admin())',
+            'USING (dealership_id OPERATOR(pg_catalog.=) (SELECT easycars.current_dealership_id())) '
+            'WITH CHECK (dealership_id OPERATOR(pg_catalog.=) (SELECT easycars.current_dealership_id()))',
             t || '_tenant_policy', t);
         EXECUTE format('COMMENT ON POLICY %I ON easycars.%I IS %L', t || '_tenant_policy', t,
-            'Rows of the dealership in app.current_dealership_id only; easycars_admin sees all.');
+            'Rows of the dealership the session acts for: app.current_dealership_id, if the role was granted it.');
+        EXECUTE format('CREATE POLICY %I ON easycars.%I TO easycars_admin USING (true) WITH CHECK (true)',
+            t || '_admin_policy', t);
+        EXECUTE format('COMMENT ON POLICY %I ON easycars.%I IS %L', t || '_admin_policy', t,
+            'easycars_admin members see and write every dealership''s rows.');
     END LOOP;
 END
 $$;
 
+-- Who may act for which dealership is the administrators' business alone.
+ALTER TABLE easycars.dealership_access ENABLE ROW LEVEL SECURITY;
+ALTER TABLE easycars.dealership_access FORCE ROW LEVEL SECURITY;
+CREATE POLICY dealership_access_admin_policy ON easycars.dealership_access TO easycars_admin USING (true) WITH CHECK (true);
+COMMENT ON POLICY dealership_access_admin_policy ON easycars.dealership_access IS
+    'Only easycars_admin members read and change who may act for which dealership.';
+-- credentials_input has no row-level security: COPY refuses tables that have it, and the table
+-- never holds a row (its trigger stores each one through the checks of set_credentials).
+
 ALTER TABLE easycars.dealership ENABLE ROW LEVEL SECURITY;
 ALTER TABLE easycars.dealership FORCE ROW LEVEL SECURITY;
-CREATE POLICY dealership_tenant_policy ON easycars.dealership
-    USING (id = easycars.current_dealership_id() OR easycars._is_admin())
-    WITH CHECK (easycars._is_admin());
+CREATE POLICY dealership_tenant_policy ON easycars.dealership FOR SELECT
+    USING (id OPERATOR(pg_catalog.=) (SELECT easycars.current_dealership_id()));
 COMMENT ON POLICY dealership_tenant_policy ON easycars.dealership IS
-    'A session sees only the dealership in app.current_dealership_id; only easycars_admin creates or changes dealerships.';
+    'A session sees only the dealership it acts for (app.current_dealership_id, if granted).';
+CREATE POLICY dealership_admin_policy ON easycars.dealership TO easycars_admin USING (true) WITH CHECK (true);
+COMMENT ON POLICY dealership_admin_policy ON easycars.dealership IS
+    'Only easycars_admin members see every dealership and create or change dealerships.';
+
+-- SECURITY: every function of the extension resolves names in pg_catalog first and never in a
+-- schema the caller controls: pg_cron runs them as whoever scheduled them (often a superuser), and
+-- definer functions run as the owner. Functions written with their own SET clause keep it; the rest
+-- get it here, so a function added later cannot be forgotten (the privilege test checks every one).
+-- Procedures that COMMIT cannot carry a SET clause; they pin search_path in their body instead.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'easycars'::regnamespace AND p.proconfig IS NULL
+               AND p.oid <> 'easycars.run_due_syncs(text)'::regprocedure
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$$;
 
 -- Least privilege: PUBLIC gets nothing; each role gets what its job needs.
 REVOKE ALL ON SCHEMA easycars FROM PUBLIC;
@@ -39,13 +76,18 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA easycars FROM PUBLIC;
 REVOKE EXECUTE ON ALL PROCEDURES IN SCHEMA easycars FROM PUBLIC;
 REVOKE ALL ON SCHEMA easycars_remote FROM PUBLIC;
 GRANT USAGE ON SCHEMA easycars TO easycars_admin, easycars_sync, easycars_analyst;
-GRANT EXECUTE ON FUNCTION easycars.current_dealership_id(), easycars._is_admin()
+GRANT EXECUTE ON FUNCTION easycars.current_dealership_id(), easycars.may_act_for(integer), easycars._is_admin()
     TO easycars_admin, easycars_sync, easycars_analyst;
+-- Only administrators decide who acts for which dealership.
+GRANT EXECUTE ON FUNCTION easycars.grant_dealership(regrole, integer), easycars.grant_all_dealerships(regrole),
+                          easycars.revoke_dealership(regrole, integer)
+    TO easycars_admin;
 
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA easycars TO easycars_admin;
 -- SECURITY: not even administrators read the encrypted columns; they write credentials through
 -- easycars.set_credentials() and may only (de)activate, re-point or delete a row directly.
-REVOKE ALL ON easycars.credentials, easycars.credentials_safe FROM easycars_admin;
+REVOKE ALL ON easycars.credentials, easycars.credentials_safe, easycars.credentials_input FROM easycars_admin;
+GRANT INSERT ON easycars.credentials_input TO easycars_admin;
 GRANT SELECT (id, dealership_id, environment, is_active, yard_code, base_url, account_number_masked,
               encryption_iv, created_at, updated_at, last_synced_at),
       UPDATE (is_active, yard_code, base_url, last_synced_at),
@@ -93,7 +135,7 @@ GRANT EXECUTE ON FUNCTION easycars.sync_stock(integer, boolean), easycars.push_l
                           easycars._report(easycars.sync_log, text), easycars._stock_feed_sql(integer), easycars._stock_keys_sql(integer), easycars._stock_upsert_sql(text, text), easycars._run_stock_upsert(text, text, integer),
                           easycars._push_lead(integer, bigint), easycars._leads_to_push(integer),
                           easycars._enum_code(text, text), easycars._lead_status_code(text), easycars._lead_push_digest(easycars.lead),
-                          easycars._foreign_table_ddl(text, text, text, text)
+                          easycars._foreign_table_ddl(text, text, text, text), easycars._syncable_dealerships()
     TO easycars_admin, easycars_sync;
 GRANT EXECUTE ON PROCEDURE easycars.run_due_syncs(text) TO easycars_admin, easycars_sync;
 GRANT EXECUTE ON FUNCTION easycars.schedule_syncs(text, text), easycars.unschedule_syncs() TO easycars_admin;
@@ -104,6 +146,7 @@ GRANT SELECT ON easycars.recent_failed_syncs, easycars.sync_performance_7d, easy
 -- pg_dump keeps the data of these tables (their definitions come with CREATE EXTENSION).
 SELECT pg_catalog.pg_extension_config_dump('easycars.dealership', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.credentials', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.dealership_access', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.vehicle', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.lead', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_log', '');

@@ -5,6 +5,7 @@ use crate::crypto::keyring;
 use crate::error::EasycarsError;
 use easycars_crypto::{envelope_key_id, Keyring};
 use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use zeroize::Zeroizing;
@@ -148,14 +149,33 @@ fn set_credentials(
     yard_code: default!(Option<&str>, "NULL"),
     base_url: default!(Option<&str>, "NULL"),
 ) -> Result<(), ErrorReport> {
+    store(
+        dealership_id,
+        [client_id, client_secret, account_number, account_secret],
+        environment,
+        yard_code,
+        base_url,
+    )?;
+    Ok(())
+}
+
+/// Validates, encrypts and upserts one dealership's credentials (for `set_credentials` and the
+/// `credentials_input` trigger, both running with the owner's rights).
+fn store(
+    dealership_id: Option<i32>,
+    secrets: [Option<&str>; 4],
+    environment: Option<&str>,
+    yard_code: Option<&str>,
+    base_url: Option<&str>,
+) -> Result<(), EasycarsError> {
     let dealership_id = dealership_id.ok_or(EasycarsError::NullArgument {
         name: "dealership_id",
     })?;
     let secrets = [
-        required(client_id, "client_id")?,
-        required(client_secret, "client_secret")?,
-        required(account_number, "account_number")?,
-        required(account_secret, "account_secret")?,
+        required(secrets[0], "client_id")?,
+        required(secrets[1], "client_secret")?,
+        required(secrets[2], "account_number")?,
+        required(secrets[3], "account_secret")?,
     ];
     check_guid(secrets[0], "client_id")?;
     check_guid(secrets[1], "client_secret")?;
@@ -167,14 +187,14 @@ fn set_credentials(
     }
     if let Some(u) = base_url {
         check_base_url(u)?;
+        crate::destination::check(u).map_err(EasycarsError::Destination)?;
     }
     let exists = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM easycars.dealership WHERE id = $1)",
         &[dealership_id.into()],
-    )
-    .map_err(EasycarsError::from)?;
+    )?;
     if exists != Some(true) {
-        return Err(EasycarsError::NoSuchDealership(dealership_id).into());
+        return Err(EasycarsError::NoSuchDealership(dealership_id));
     }
 
     let keys = keyring()?;
@@ -217,9 +237,88 @@ fn set_credentials(
              environment = EXCLUDED.environment, yard_code = EXCLUDED.yard_code, \
              base_url = EXCLUDED.base_url, is_active = true",
         &args,
-    )
-    .map_err(EasycarsError::from)?;
+    )?;
     Ok(())
+}
+
+/// While alive, no error context of the caller is added to a report: `COPY` adds the line it is
+/// reading (the secrets) to every message raised while a row is processed. Restored when dropped
+/// normally; an ERROR unwinding through it leaves the context empty for the report that pgrx
+/// raises at the function's boundary, after which PostgreSQL's error recovery restores the
+/// context of whoever catches it (every `PG_TRY` saves and restores it).
+struct NoCallerErrorContext(*mut pg_sys::ErrorContextCallback);
+
+impl NoCallerErrorContext {
+    fn enter() -> Self {
+        // SAFETY: error_context_stack is the backend's global callback list; we hold the only
+        // reference to its previous head and put it back (or leave it to error recovery).
+        unsafe {
+            let saved = pg_sys::error_context_stack;
+            pg_sys::error_context_stack = std::ptr::null_mut();
+            NoCallerErrorContext(saved)
+        }
+    }
+}
+
+impl Drop for NoCallerErrorContext {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            // SAFETY: restores the head saved by enter(), which is still live: its owner (the
+            // COPY in progress) is a caller of this function.
+            unsafe { pg_sys::error_context_stack = self.0 };
+        }
+    }
+}
+
+/// `BEFORE INSERT` trigger of `easycars.credentials_input`: stores each row's credentials as
+/// `set_credentials` would and keeps no row. Made for `COPY ... FROM STDIN`, whose data reaches
+/// no statement log, statistics view or `pg_stat_activity`; errors name the argument and, unlike
+/// COPY's own, never quote the line.
+#[pg_trigger]
+fn _credentials_input_store<'a>(
+    trigger: &'a PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, ErrorReport> {
+    let _quiet = NoCallerErrorContext::enter();
+    let stored = (|| -> Result<(), EasycarsError> {
+        let row = trigger.new().ok_or(EasycarsError::NullArgument {
+            name: "the new row",
+        })?;
+        let text = |name: &'static str| -> Result<Option<Zeroizing<String>>, EasycarsError> {
+            row.get_by_name::<String>(name)
+                .map(|v| v.map(Zeroizing::new))
+                .map_err(|_| EasycarsError::NullArgument { name })
+        };
+        let dealership_id =
+            row.get_by_name::<i32>("dealership_id")
+                .map_err(|_| EasycarsError::NullArgument {
+                    name: "dealership_id",
+                })?;
+        let [client_id, client_secret, account_number, account_secret] = [
+            text("client_id")?,
+            text("client_secret")?,
+            text("account_number")?,
+            text("account_secret")?,
+        ];
+        let (environment, yard_code, base_url) =
+            (text("environment")?, text("yard_code")?, text("base_url")?);
+        store(
+            dealership_id,
+            [
+                client_id.as_deref().map(String::as_str),
+                client_secret.as_deref().map(String::as_str),
+                account_number.as_deref().map(String::as_str),
+                account_secret.as_deref().map(String::as_str),
+            ],
+            Some(environment.as_deref().map_or("Production", String::as_str)),
+            yard_code.as_deref().map(String::as_str),
+            base_url.as_deref().map(String::as_str),
+        )
+    })();
+    if let Err(e) = stored {
+        // Raised here, inside the quiet context, rather than returned to pgrx.
+        ErrorReport::from(e).report(PgLogLevel::ERROR);
+    }
+    Ok(None)
 }
 
 /// One stored credentials row, still encrypted.
@@ -229,12 +328,13 @@ struct StoredRow {
     environment: String,
     yard_code: Option<String>,
     base_url: Option<String>,
+    is_active: bool,
 }
 
 fn stored_rows(only: Option<i32>, for_update: bool) -> Result<Vec<StoredRow>, EasycarsError> {
     let sql = format!(
         "SELECT dealership_id, client_id_encrypted, client_secret_encrypted, account_number_encrypted, \
-                account_secret_encrypted, environment::text, yard_code::text, base_url \
+                account_secret_encrypted, environment::text, yard_code::text, base_url, is_active \
          FROM easycars.credentials WHERE $1::int IS NULL OR dealership_id = $1 ORDER BY dealership_id{}",
         if for_update { " FOR UPDATE" } else { "" }
     );
@@ -250,6 +350,7 @@ fn stored_rows(only: Option<i32>, for_update: bool) -> Result<Vec<StoredRow>, Ea
                 environment: text(6)?,
                 yard_code: row.get::<String>(7)?,
                 base_url: row.get::<String>(8)?,
+                is_active: row.get::<bool>(9)?.unwrap_or(false),
             });
         }
         Ok::<_, pgrx::spi::SpiError>(rows)
@@ -283,6 +384,10 @@ pub fn load(dealership_id: i32) -> Result<Credentials, EasycarsError> {
         .into_iter()
         .next()
         .ok_or(EasycarsError::NoCredentials(dealership_id))?;
+    // Deactivated credentials are dead for every use: syncs, scans and writes alike.
+    if !row.is_active {
+        return Err(EasycarsError::Deactivated(dealership_id));
+    }
     let [client_id, client_secret, account_number, account_secret] =
         decrypt_row(&*keyring()?, &row)?;
     Ok(Credentials {
@@ -377,27 +482,10 @@ fn verify_credentials(
 }
 
 /// Decrypts a dealership's credentials for the foreign data wrapper, which runs with the rights of
-/// whoever queries a foreign table: the encrypted row is read with the extension owner's rights
-/// (as a SECURITY DEFINER function would), and the caller's identity is restored before returning.
+/// whoever queries a foreign table: the encrypted row is read as the extension owner, the way a
+/// `SECURITY DEFINER ... SET search_path = pg_catalog, pg_temp` function would read it, and with
+/// `SECURITY_RESTRICTED_OPERATION` (see [`crate::security::as_extension_owner`]).
 pub fn load_as_owner(dealership_id: i32) -> Result<Credentials, EasycarsError> {
-    let owner = Spi::get_one::<pg_sys::Oid>(
-        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'easycars'",
-    )?
-    .ok_or(EasycarsError::NoCredentials(dealership_id))?;
-    let (mut user, mut context) = (pg_sys::InvalidOid, 0);
-    unsafe {
-        pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
-        // SECURITY: SECURITY_LOCAL_USERID_CHANGE, like a SECURITY DEFINER call; an ERROR inside
-        // is unwound here and the identity restored before it propagates.
-        pg_sys::SetUserIdAndSecContext(
-            owner,
-            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32,
-        );
-    }
-    let loaded = std::panic::catch_unwind(|| load(dealership_id));
-    unsafe { pg_sys::SetUserIdAndSecContext(user, context) };
-    match loaded {
-        Ok(result) => result,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    crate::security::as_extension_owner(|| load(dealership_id))
+        .unwrap_or(Err(EasycarsError::NoCredentials(dealership_id)))
 }

@@ -5,7 +5,8 @@ use crate::error::EasycarsError;
 use crate::gucs;
 use easycars_crypto::Keyring;
 use std::cell::RefCell;
-use std::os::unix::fs::MetadataExt;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::rc::Rc;
 
 const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
@@ -35,12 +36,31 @@ pub fn keyring() -> Result<Rc<Keyring>, EasycarsError> {
             reason: "the path must be absolute".into(),
         });
     }
-    let meta = std::fs::metadata(&path).map_err(|e| EasycarsError::KeyFile {
+    // SECURITY: the file is opened once, without following a symlink, and every check is made
+    // on the open descriptor, so what is checked is what is read (no swap between stat and read).
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| EasycarsError::KeyFile {
+            reason: if e.raw_os_error() == Some(libc::ELOOP) {
+                "it is a symbolic link; name the file itself".into()
+            } else {
+                format!("cannot read it: {}", e.kind())
+            },
+        })?;
+    let meta = file.metadata().map_err(|e| EasycarsError::KeyFile {
         reason: format!("cannot read it: {}", e.kind()),
     })?;
     if !meta.is_file() {
         return Err(EasycarsError::KeyFile {
             reason: "it is not a regular file".into(),
+        });
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if meta.uid() != unsafe { libc::geteuid() } {
+        return Err(EasycarsError::KeyFile {
+            reason: "it is not owned by the server's operating-system user".into(),
         });
     }
     // SECURITY: like PostgreSQL's own ssl_key_file, refuse keys that other OS users can read.
@@ -65,11 +85,14 @@ pub fn keyring() -> Result<Rc<Keyring>, EasycarsError> {
     }) {
         return Ok(ring);
     }
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
-        EasycarsError::KeyFile {
+    // Sized up front, so the key text is never copied by a reallocation that would not be zeroed.
+    let mut text = zeroize::Zeroizing::new(String::with_capacity(meta.len() as usize + 1));
+    (&mut file)
+        .take(MAX_KEY_FILE_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| EasycarsError::KeyFile {
             reason: format!("cannot read it: {}", e.kind()),
-        }
-    })?);
+        })?;
     let ring = Rc::new(Keyring::parse(&text).map_err(EasycarsError::from)?);
     CACHE.with_borrow_mut(|c| *c = Some((stamp, ring.clone())));
     Ok(ring)

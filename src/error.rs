@@ -21,6 +21,10 @@ pub enum EasycarsError {
     NoSuchDealership(i32),
     #[error("dealership {0} has no EasyCars credentials")]
     NoCredentials(i32),
+    #[error("the EasyCars credentials of dealership {0} are deactivated")]
+    Deactivated(i32),
+    #[error("{0}")]
+    Destination(crate::destination::Refused),
     #[error("easycars.key_file is not set")]
     KeyFileNotSet,
     #[error("the key file named by easycars.key_file is not usable: {reason}")]
@@ -49,8 +53,11 @@ impl From<CryptoError> for EasycarsError {
     }
 }
 
-const KEY_HINT: &str = "Create a key with: echo \"k1:$(head -c 32 /dev/urandom | base64)\" > /etc/postgresql/easycars.keys; \
-chown postgres: and chmod 600 it; then ALTER SYSTEM SET easycars.key_file = '/etc/postgresql/easycars.keys'; SELECT pg_reload_conf();";
+const KEY_HINT: &str = "Create a key readable by the server's OS user only: install -m 600 -o postgres -g postgres /dev/null /etc/postgresql/easycars.keys; \
+echo \"k1:$(head -c 32 /dev/urandom | base64)\" | sudo -u postgres tee /etc/postgresql/easycars.keys; then ALTER SYSTEM SET easycars.key_file = '/etc/postgresql/easycars.keys'; SELECT pg_reload_conf();";
+
+/// How a superuser allows another destination for credentials.
+pub const DESTINATION_HINT: &str = "Credentials go only to my.easycars.net.au and testmy.easycars.com.au over https, and to hosts a superuser lists: ALTER SYSTEM SET easycars.allowed_hosts = 'host:port'; SELECT pg_reload_conf();";
 
 impl From<EasycarsError> for ErrorReport {
     fn from(e: EasycarsError) -> Self {
@@ -66,6 +73,14 @@ impl From<EasycarsError> for ErrorReport {
             EasycarsError::NoCredentials(id) => (
                 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                 Some(format!("Store them with easycars.set_credentials({id}, client_id, client_secret, account_number, account_secret).")),
+            ),
+            EasycarsError::Deactivated(id) => (
+                ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                Some(format!("An administrator can reactivate them: UPDATE easycars.credentials SET is_active = true WHERE dealership_id = {id};")),
+            ),
+            EasycarsError::Destination(_) => (
+                ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Some(DESTINATION_HINT.to_owned()),
             ),
             EasycarsError::KeyFileNotSet => (ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, Some(KEY_HINT.to_owned())),
             EasycarsError::KeyFile { .. } | EasycarsError::KeyRing(_) => (ERRCODE_CONFIG_FILE_ERROR, Some(KEY_HINT.to_owned())),

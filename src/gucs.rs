@@ -10,6 +10,21 @@ use std::ffi::CString;
 /// never live in a setting, a table or SQL text.
 pub static KEY_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// `easycars.allowed_hosts`: hosts besides EasyCars' own that may receive decrypted credentials
+/// (`host` or `host:port`, comma-separated), such as the bundled simulator or a proxy.
+///
+/// SECURITY: superuser-only to set (`SUSET`): easycars_admin members may point credentials and
+/// servers at a base URL, but only a superuser decides which hosts such a URL may name.
+pub static ALLOWED_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+/// The current `easycars.allowed_hosts`, empty when unset.
+pub fn allowed_hosts() -> String {
+    ALLOWED_HOSTS
+        .get()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Registers the settings and reserves the `easycars.` prefix so misspelt settings are refused.
 pub fn init() {
     GucRegistry::define_string_guc(
@@ -21,5 +36,16 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::SUPERUSER_ONLY,
     );
+    GucRegistry::define_string_guc(
+        c"easycars.allowed_hosts",
+        c"Hosts besides EasyCars' own that may receive EasyCars credentials.",
+        c"Comma-separated host or host:port entries (a proxy, the bundled simulator). Plain http is \
+          accepted for loopback hosts only. my.easycars.net.au and testmy.easycars.com.au over https \
+          are always allowed.",
+        &ALLOWED_HOSTS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SAFETY: called once from _PG_init, after the settings above are defined.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"easycars".as_ptr()) };
 }

@@ -12,9 +12,12 @@ use pgrx::prelude::*;
 
 pub mod credentials;
 pub mod crypto;
+pub mod destination;
 pub mod error;
 pub mod fdw;
 pub mod gucs;
+pub mod security;
+pub mod tenant;
 
 ::pgrx::pg_module_magic!();
 
@@ -77,6 +80,11 @@ extension_sql_file!(
     name = "credentials_safe",
     requires = [
         "maintenance",
+        current_dealership_id_sql,
+        may_act_for_sql,
+        is_admin_sql,
+        _syncable_dealerships,
+        _credentials_input_store,
         set_credentials,
         rotate_encryption_key,
         verify_credentials

@@ -245,6 +245,11 @@ pub struct Session {
 
 /// Loads the server's dealership credentials and the client to use with them.
 pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
+    // SECURITY: a server's base_url decides where decrypted secrets go, so it counts only on a
+    // server a superuser owns; and whatever the root, it must be an allowed destination.
+    if server.base_url.is_some() && !server.owner_is_superuser {
+        return Err(FdwError::UntrustedBaseUrl);
+    }
     let stored = crate::credentials::load_as_owner(server.dealership_id)?;
     let base_url = server
         .base_url
@@ -254,16 +259,22 @@ pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
         .ok_or(FdwError::Internal(
             "credentials name an unknown environment",
         ))?;
+    crate::destination::check(&base_url).map_err(FdwError::Destination)?;
     let config = ClientConfig {
         base_url,
         request_timeout: Duration::from_millis(server.timeout_ms),
         max_retries: server.max_retries,
         concurrency: server.concurrency,
+        max_response_bytes: server.max_response_bytes,
         ..ClientConfig::default()
     };
     let key = format!(
-        "{}|{}|{}|{}",
-        config.base_url, server.timeout_ms, server.max_retries, server.concurrency
+        "{}|{}|{}|{}|{}",
+        config.base_url,
+        server.timeout_ms,
+        server.max_retries,
+        server.concurrency,
+        server.max_response_bytes
     );
     let client = CLIENTS.with_borrow_mut(|clients| -> Result<Rc<Client>, FdwError> {
         if let Some(c) = clients.get(&key) {
@@ -292,6 +303,13 @@ fn distinct(values: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Most yard codes one stock scan may ask for (each is a whole stock answer).
+const MAX_YARDS: usize = 100;
+/// Most lead numbers one leads scan may look up (each is a GetLeadDetail call).
+const MAX_LEAD_NUMBERS: usize = 200_000;
+/// Most values one contacts scan may search for (each is a SearchContacts call).
+const MAX_CONTACT_SEARCHES: usize = 1_000;
+
 /// Fetches the rows of one scan from EasyCars; `execution` is the query's memory context (the
 /// scope within which a stock answer is shared).
 pub fn fetch(
@@ -306,6 +324,23 @@ pub fn fetch(
             .find(|p| p.column == column)
             .map(|p| distinct(&p.values))
     };
+    // Each pushed value of these columns is one EasyCars call whose answer this backend holds.
+    for (column, limit) in [
+        ("yard_code", MAX_YARDS),
+        ("lead_number", MAX_LEAD_NUMBERS),
+        ("email", MAX_CONTACT_SEARCHES),
+        ("phone", MAX_CONTACT_SEARCHES),
+        ("name", MAX_CONTACT_SEARCHES),
+    ] {
+        let count = pushed_for(column).map_or(0, |v| v.len());
+        if count > limit && entity.pushable().iter().any(|(c, _)| *c == column) {
+            return Err(FdwError::TooManyValues {
+                column,
+                count,
+                limit,
+            });
+        }
+    }
     match entity {
         Entity::Stock => {
             let s = session(server)?;
@@ -317,6 +352,13 @@ pub fn fetch(
                     .map(|y| stock_answer(&s, server, Some(y), execution))
                     .collect::<Result<Vec<_>, _>>()?,
             };
+            // One answer is capped by the client; several yards together by the same bound.
+            let held: u64 = answers.iter().map(|a| a.items.text_len() as u64).sum();
+            if held > server.max_response_bytes {
+                return Err(FdwError::AnswersTooLarge {
+                    limit: server.max_response_bytes,
+                });
+            }
             // A stock_number filter is applied here, before any row is built.
             let wanted: Option<std::collections::HashSet<String>> =
                 pushed_for("stock_number").map(|v| v.into_iter().collect());

@@ -36,6 +36,18 @@ pub enum FdwError {
     UnknownColumn { table: &'static str, column: String },
     #[error("the easycars foreign server is for dealership {server}, but this session acts for {session}")]
     WrongTenant { server: i32, session: String },
+    #[error("the base_url option of an easycars_fdw server is honoured only on a server a superuser owns")]
+    UntrustedBaseUrl,
+    #[error("{0}")]
+    Destination(crate::destination::Refused),
+    #[error("a scan may push at most {limit} values of {column} to EasyCars, not {count}")]
+    TooManyValues {
+        column: &'static str,
+        count: usize,
+        limit: usize,
+    },
+    #[error("the EasyCars answers of one scan exceed max_response_bytes ({limit} bytes)")]
+    AnswersTooLarge { limit: u64 },
     #[error("EasyCars quotations can only be inserted, not read")]
     InsertOnly,
     #[error("{message}")]
@@ -133,8 +145,18 @@ impl From<FdwError> for ErrorReport {
             ),
             FdwError::WrongTenant { server, .. } => (
                 ERRCODE_INSUFFICIENT_PRIVILEGE,
-                Some(format!("Act for that dealership with SET app.current_dealership_id = '{server}', as a role allowed to.")),
+                Some(format!("Act for that dealership with SET app.current_dealership_id = '{server}', as a role an administrator allowed to (easycars.grant_dealership).")),
             ),
+            FdwError::UntrustedBaseUrl => (
+                ERRCODE_INSUFFICIENT_PRIVILEGE,
+                Some("Drop the option (ALTER SERVER ... OPTIONS (DROP base_url)) to use the dealership's credentials row, or have a superuser own the server.".into()),
+            ),
+            FdwError::Destination(_) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some(crate::error::DESTINATION_HINT.into())),
+            FdwError::TooManyValues { column, .. } => (
+                ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                Some(format!("Each {column} value is one EasyCars call; query in smaller batches.")),
+            ),
+            FdwError::AnswersTooLarge { .. } => (ERRCODE_PROGRAM_LIMIT_EXCEEDED, Some(MAX_RESPONSE_HINT.into())),
             FdwError::InsertOnly => (ERRCODE_FEATURE_NOT_SUPPORTED, Some("EasyCars has no endpoint that reads quotations.".into())),
             FdwError::NeedsFilter { hint, .. } => (ERRCODE_FEATURE_NOT_SUPPORTED, Some((*hint).to_owned())),
             FdwError::Api(api) => match api {
@@ -151,7 +173,11 @@ impl From<FdwError> for ErrorReport {
                     ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
                     Some("EasyCars is unreachable or overloaded; the call was retried. Try again later.".into()),
                 ),
-                ApiError::TooLarge { .. } => (ERRCODE_FDW_REPLY_HANDLE, Some("The answer exceeded the response size cap.".into())),
+                ApiError::TooLarge { .. } => (ERRCODE_PROGRAM_LIMIT_EXCEEDED, Some(MAX_RESPONSE_HINT.into())),
+                ApiError::Redirected { .. } => (
+                    ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+                    Some("Redirects are never followed (they could carry the credentials elsewhere); give the API root itself, with https.".into()),
+                ),
                 _ => (ERRCODE_FDW_ERROR, None),
             },
             FdwError::BadRow(_) => (ERRCODE_FDW_INVALID_DATA_TYPE, None),
@@ -166,7 +192,13 @@ impl From<FdwError> for ErrorReport {
     }
 }
 
-const SERVER_OPTIONS: &str = "dealership_id, base_url, timeout_ms, max_retries, concurrency";
+const MAX_RESPONSE_HINT: &str = "A superuser or the server's owner can raise the cap: ALTER SERVER ... OPTIONS (ADD max_response_bytes '1073741824'); the memory is held by this backend until the query ends.";
+
+const SERVER_OPTIONS: &str =
+    "dealership_id, base_url, timeout_ms, max_retries, concurrency, max_response_bytes";
+
+/// Default of `max_response_bytes`: one EasyCars answer, and all answers one scan holds.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 512 * 1024 * 1024;
 const TABLE_OPTIONS: &str = "entity, rowid_column";
 
 /// A foreign server's settings, validated.
@@ -177,6 +209,11 @@ pub struct ServerConfig {
     pub timeout_ms: u64,
     pub max_retries: u32,
     pub concurrency: usize,
+    /// The most bytes one EasyCars answer may have, and all answers one scan holds together.
+    pub max_response_bytes: u64,
+    /// Whether a superuser owns the server: only then is its `base_url` option honoured, since
+    /// the server's owner chooses where the dealership's decrypted credentials are sent.
+    pub owner_is_superuser: bool,
 }
 
 fn parse_int<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
@@ -246,52 +283,54 @@ impl ServerConfig {
                 .map(|v| parse_int("concurrency", v, 1, 64))
                 .transpose()?
                 .unwrap_or(16),
+            max_response_bytes: opts
+                .get("max_response_bytes")
+                .map(|v| parse_int("max_response_bytes", v, 1024, 4 * 1024 * 1024 * 1024))
+                .transpose()?
+                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            owner_is_superuser: false,
         })
+    }
+
+    /// The settings of a foreign server, and whether a superuser owns it.
+    pub fn for_server(server_oid: pg_sys::Oid) -> Result<ServerConfig, FdwError> {
+        // SAFETY: GetForeignServer raises a normal ERROR for an unknown OID and otherwise
+        // returns a palloc'd copy of the catalog row, valid for this call.
+        let (options, owner) = unsafe {
+            let server = pg_sys::GetForeignServer(server_oid);
+            (options_map((*server).options), (*server).owner)
+        };
+        let mut config = ServerConfig::from_options(&options)?;
+        config.owner_is_superuser = crate::security::is_superuser(owner);
+        Ok(config)
     }
 
     /// The settings of the server behind a foreign table.
     pub fn for_table(ftable_oid: pg_sys::Oid) -> Result<ServerConfig, FdwError> {
-        unsafe {
-            let ftable = pg_sys::GetForeignTable(ftable_oid);
-            let server = pg_sys::GetForeignServer((*ftable).serverid);
-            ServerConfig::from_options(&options_map((*server).options))
-        }
+        // SAFETY: as for_server; the foreign table's OID comes from an open relation.
+        let server_oid = unsafe { (*pg_sys::GetForeignTable(ftable_oid)).serverid };
+        ServerConfig::for_server(server_oid)
     }
 
     /// SECURITY: foreign tables have no RLS, so the tenant rule is enforced here: superusers and
-    /// easycars_admin members pass; anyone else must be acting for the server's dealership.
+    /// easycars_admin members pass; anyone else must act for the server's dealership, which
+    /// [`crate::tenant::current`] grants only to roles allowed to.
     pub fn check_tenant(&self) -> Result<(), FdwError> {
-        unsafe {
-            if pg_sys::superuser() {
-                return Ok(());
-            }
-            let admin = pg_sys::get_role_oid(c"easycars_admin".as_ptr(), true);
-            if admin != pg_sys::InvalidOid && pg_sys::is_member_of_role(pg_sys::GetUserId(), admin)
-            {
-                return Ok(());
-            }
-            let setting =
-                pg_sys::GetConfigOption(c"app.current_dealership_id".as_ptr(), true, false);
-            let session = if setting.is_null() {
-                String::new()
-            } else {
-                std::ffi::CStr::from_ptr(setting)
-                    .to_string_lossy()
-                    .into_owned()
-            };
-            if session.trim() == self.dealership_id.to_string() {
-                Ok(())
-            } else {
-                Err(FdwError::WrongTenant {
-                    server: self.dealership_id,
-                    session: if session.is_empty() {
-                        "no dealership".into()
-                    } else {
-                        session
-                    },
-                })
-            }
+        if crate::security::is_admin(crate::security::current_role())
+            || crate::tenant::current() == Some(self.dealership_id)
+        {
+            return Ok(());
         }
+        Err(FdwError::WrongTenant {
+            server: self.dealership_id,
+            session: match crate::tenant::setting().filter(|s| !s.is_empty()) {
+                None => "no dealership".into(),
+                Some(s) if crate::tenant::selected() == Some(self.dealership_id) => {
+                    format!("{s}, which this role is not allowed to act for")
+                }
+                Some(s) => s,
+            },
+        })
     }
 }
 
@@ -323,7 +362,7 @@ pub unsafe fn table_options(ftable_oid: pg_sys::Oid) -> HashMap<String, String> 
 
 /// The wrapper instance the framework creates per server for writes and schema import.
 #[wrappers_fdw(
-    version = "0.2.0",
+    version = "0.3.0",
     author = "easycars",
     website = "https://github.com/easycars/easycars",
     error_type = "FdwError"
@@ -336,7 +375,7 @@ pub struct EasycarsFdw {
 impl ForeignDataWrapper<FdwError> for EasycarsFdw {
     fn new(server: ForeignServer) -> Result<Self, FdwError> {
         Ok(EasycarsFdw {
-            server: ServerConfig::from_options(&server.options)?,
+            server: ServerConfig::for_server(server.server_oid)?,
             modify: None,
         })
     }

@@ -571,7 +571,12 @@ unsafe fn evaluate_quals(node: *mut pg_sys::ForeignScanState, state: &ScanState)
         for ((index, is_array), es) in state.quals.iter().zip(&state.qual_exprs) {
             let mut isnull = false;
             let datum = match (**es).evalfunc {
-                Some(f) => f(*es, econtext, &mut isnull),
+                // SAFETY: the expression was initialised for this node's ExprContext in
+                // BeginForeignScan. It may raise an ERROR (a missing setting, a failing cast):
+                // the FFI guard turns that longjmp into a Rust unwind, so every Rust frame between
+                // here and the callback's own guard is dropped (the scan state with it) before the
+                // ERROR continues, instead of being jumped over.
+                Some(f) => pg_sys::ffi::pg_guard_ffi_boundary(|| f(*es, econtext, &mut isnull)),
                 None => continue,
             };
             let values: Vec<String> = if *is_array {

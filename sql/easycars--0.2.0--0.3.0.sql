@@ -1,0 +1,589 @@
+-- easycars 0.2.0 -> 0.3.0: security that holds against a hostile SQL user.
+-- * Every function pins search_path (pg_catalog, pg_temp); run_due_syncs pins it in its body.
+-- * Tenants are bound to roles: dealership_access, grant_dealership / grant_all_dealerships /
+--   revoke_dealership; current_dealership_id() and may_act_for() check it (now in Rust).
+-- * Policies: one tenant comparison per table (an InitPlan, index-friendly) plus a policy for
+--   easycars_admin; credentials_safe is a security_barrier view and shows credential_id.
+-- * Syncs check the role may act for the dealership; _ensure_remote refuses a server it did not
+--   make; running_syncs shows only the reader's dealerships; an unstorable item fails alone.
+-- The function bodies below repeat those of sql/ on purpose: an upgrade script must replace them.
+\echo Use "ALTER EXTENSION easycars UPDATE TO '0.3.0'" to load this file. \quit
+
+-- The tenant helpers move to Rust; same signatures, so the policies depending on them stay valid
+-- until they are replaced below.
+CREATE OR REPLACE FUNCTION easycars.current_dealership_id() RETURNS integer
+STRICT STABLE PARALLEL RESTRICTED LANGUAGE c AS 'MODULE_PATHNAME', 'current_dealership_id_sql_wrapper';
+CREATE OR REPLACE FUNCTION easycars._is_admin() RETURNS boolean
+STRICT STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'is_admin_sql_wrapper';
+CREATE FUNCTION easycars.may_act_for(dealership_id integer) RETURNS boolean
+STABLE PARALLEL RESTRICTED LANGUAGE c AS 'MODULE_PATHNAME', 'may_act_for_sql_wrapper';
+CREATE FUNCTION easycars._syncable_dealerships() RETURNS SETOF integer
+STRICT STABLE PARALLEL RESTRICTED LANGUAGE c AS 'MODULE_PATHNAME', '_syncable_dealerships_wrapper';
+COMMENT ON FUNCTION easycars.current_dealership_id() IS
+    'The dealership this session acts for: app.current_dealership_id (a positive integer written plainly: no sign, spaces or leading zeros) when the current role may act for it, else NULL. Every row-level security policy of easycars compares against it.';
+COMMENT ON FUNCTION easycars.may_act_for(integer) IS
+    'Whether the current role may act for a dealership: superusers and easycars_admin members always; other roles where easycars.grant_dealership() or grant_all_dealerships() allowed it (directly or through a role they inherit).';
+COMMENT ON FUNCTION easycars._is_admin() IS
+    'Internal: true when the current role is a superuser or has the privileges of easycars_admin.';
+COMMENT ON FUNCTION easycars._syncable_dealerships() IS
+    'Internal: the dealerships with active credentials that the current role may sync, in id order (run_due_syncs walks them).';
+
+-- Role descriptions now say how dealerships are granted.
+COMMENT ON ROLE easycars_sync IS 'Runs EasyCars syncs (pg_cron jobs): reads and writes the synced tables of the dealerships an administrator granted it (easycars.grant_dealership), one at a time via app.current_dealership_id.';
+COMMENT ON ROLE easycars_analyst IS 'Reads vehicles, leads and sync history of a dealership it was granted (easycars.grant_dealership), selected with app.current_dealership_id; never credentials.';
+
+-- Which roles may act for which dealership. app.current_dealership_id only selects among these:
+-- any role can set an app.* setting, so the setting alone proves nothing.
+CREATE TABLE easycars.dealership_access (
+    role_id       regrole     NOT NULL,
+    dealership_id integer,
+    granted_by    name        NOT NULL DEFAULT current_user,
+    granted_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT dealership_access_key UNIQUE NULLS NOT DISTINCT (role_id, dealership_id),
+    CONSTRAINT dealership_access_dealership_fkey FOREIGN KEY (dealership_id)
+        REFERENCES easycars.dealership (id) ON DELETE CASCADE
+);
+COMMENT ON TABLE easycars.dealership_access IS
+    'Which roles may act for which dealership (select it with app.current_dealership_id). A row with dealership_id NULL trusts the role for every dealership (a pooled application or scheduler role). Members of a granted role inherit the grant. Superusers and easycars_admin members need no row. Maintained with easycars.grant_dealership(), grant_all_dealerships() and revoke_dealership().';
+COMMENT ON COLUMN easycars.dealership_access.role_id IS 'The role allowed (and, through inheritance, its members).';
+COMMENT ON COLUMN easycars.dealership_access.dealership_id IS 'The dealership it may act for; NULL for every dealership.';
+COMMENT ON COLUMN easycars.dealership_access.granted_by IS 'The role that granted it.';
+COMMENT ON COLUMN easycars.dealership_access.granted_at IS 'When it was granted.';
+
+CREATE FUNCTION easycars.grant_dealership(role regrole, dealership_id integer) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL OR dealership_id IS NULL THEN
+        RAISE EXCEPTION 'role and dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'To trust a role for every dealership use easycars.grant_all_dealerships(role).';
+    END IF;
+    INSERT INTO easycars.dealership_access (role_id, dealership_id) VALUES (role, dealership_id)
+    ON CONFLICT ON CONSTRAINT dealership_access_key DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION easycars.grant_dealership(regrole, integer) IS
+    'Allows a role (and its members) to act for one dealership: with app.current_dealership_id set to it, the role sees and writes that dealership''s rows, queries its foreign tables and runs its syncs, within the table privileges it has. easycars_admin only; re-granting is a no-op.';
+
+CREATE FUNCTION easycars.grant_all_dealerships(role regrole) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO easycars.dealership_access (role_id, dealership_id) VALUES (role, NULL)
+    ON CONFLICT ON CONSTRAINT dealership_access_key DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION easycars.grant_all_dealerships(regrole) IS
+    'Trusts a role for every dealership, present and future: for a connection-pooled application role that selects the dealership per request with app.current_dealership_id, or the role that runs scheduled syncs. easycars_admin only.';
+
+CREATE FUNCTION easycars.revoke_dealership(role regrole, dealership_id integer DEFAULT NULL) RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    DELETE FROM easycars.dealership_access a
+    WHERE a.role_id OPERATOR(pg_catalog.=) role
+      AND (revoke_dealership.dealership_id IS NULL OR a.dealership_id OPERATOR(pg_catalog.=) revoke_dealership.dealership_id);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION easycars.revoke_dealership(regrole, integer) IS
+    'Withdraws a role''s right to act for one dealership, or with dealership_id NULL (the default) every grant it has, including grant_all_dealerships. Returns how many grants went. easycars_admin only.';
+
+-- credentials_safe gains credential_id (first) and security_barrier: recreated.
+DROP VIEW easycars.credentials_safe;
+CREATE VIEW easycars.credentials_safe WITH (security_barrier = true) AS
+SELECT c.id AS credential_id, c.dealership_id, c.environment, c.is_active, c.yard_code, c.account_number_masked,
+       c.base_url, c.created_at, c.updated_at, c.last_synced_at
+FROM easycars.credentials c
+WHERE c.dealership_id OPERATOR(pg_catalog.=) (SELECT easycars.current_dealership_id())
+   OR (SELECT easycars._is_admin());
+COMMENT ON VIEW easycars.credentials_safe IS
+    'Credentials without secrets (account number masked, e.g. EC****75), for the dealership in app.current_dealership_id; easycars_admin sees all.';
+GRANT SELECT ON easycars.credentials_safe TO easycars_admin, easycars_sync, easycars_analyst;
+
+CREATE FUNCTION easycars._credentials_input_store() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', '_credentials_input_store_wrapper';
+-- Credentials by COPY: the way to set them that no statement log, auto_explain, pg_stat_statements
+-- or pg_stat_activity can see. COPY's data lines reach none of them; the trigger (the owner's
+-- rights, like set_credentials) stores each row encrypted and keeps nothing in this table.
+CREATE TABLE easycars.credentials_input (
+    dealership_id  integer,
+    client_id      text,
+    client_secret  text,
+    account_number text,
+    account_secret text,
+    environment    text DEFAULT 'Production',
+    yard_code      text,
+    base_url       text
+);
+COMMENT ON TABLE easycars.credentials_input IS
+    'Write-only input for credentials, meant for COPY: \copy easycars.credentials_input (dealership_id, client_id, client_secret, account_number, account_secret, environment) FROM ''secrets.csv'' WITH (FORMAT csv). Each row is validated and stored encrypted exactly as easycars.set_credentials() would; no row is ever kept here. easycars_admin only.';
+COMMENT ON COLUMN easycars.credentials_input.dealership_id IS 'The dealership, as for set_credentials.';
+COMMENT ON COLUMN easycars.credentials_input.client_id IS 'Integrator ClientID (GUID).';
+COMMENT ON COLUMN easycars.credentials_input.client_secret IS 'Integrator ClientSecret (GUID).';
+COMMENT ON COLUMN easycars.credentials_input.account_number IS 'Dealer AccountNumber (EC + digits).';
+COMMENT ON COLUMN easycars.credentials_input.account_secret IS 'Dealer AccountSecret (GUID).';
+COMMENT ON COLUMN easycars.credentials_input.environment IS 'Test or Production (the default).';
+COMMENT ON COLUMN easycars.credentials_input.yard_code IS 'Optional YardCode.';
+COMMENT ON COLUMN easycars.credentials_input.base_url IS 'Optional API root, on a host in easycars.allowed_hosts.';
+ALTER FUNCTION easycars._credentials_input_store() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION easycars._credentials_input_store() IS
+    'Internal trigger of credentials_input: stores each row''s credentials encrypted (as set_credentials, with the owner''s rights) and keeps no row; its errors never quote the row.';
+CREATE TRIGGER credentials_input_store BEFORE INSERT ON easycars.credentials_input
+    FOR EACH ROW EXECUTE FUNCTION easycars._credentials_input_store();
+
+-- Policies: the tenant comparison alone, and easycars_admin in a policy of its own.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['credentials', 'sync_log', 'sync_log_archive', 'vehicle', 'lead',
+                             'sync_progress', 'sync_activity_log', 'sync_preview_cache', 'sync_state']
+    LOOP
+        EXECUTE format('DROP POLICY %I ON easycars.%I', t || '_tenant_policy', t);
+    END LOOP;
+END
+$$;
+DROP POLICY dealership_tenant_policy ON easycars.dealership;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['credentials', 'sync_log', 'sync_log_archive', 'vehicle', 'lead',
+                             'sync_progress', 'sync_activity_log', 'sync_preview_cache', 'sync_state']
+    LOOP
+        EXECUTE format('ALTER TABLE easycars.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE easycars.%I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format(
+            'CREATE POLICY %I ON easycars.%I '
+            'USING (dealership_id OPERATOR(pg_catalog.=) (SELECT easycars.current_dealership_id())) '
+            'WITH CHECK (dealership_id OPERATOR(pg_catalog.=) (SELECT easycars.current_dealership_id()))',
+            t || '_tenant_policy', t);
+        EXECUTE format('COMMENT ON POLICY %I ON easycars.%I IS %L', t || '_tenant_policy', t,
+            'Rows of the dealership the session acts for: app.current_dealership_id, if the role was granted it.');
+        EXECUTE format('CREATE POLICY %I ON easycars.%I TO easycars_admin USING (true) WITH CHECK (true)',
+            t || '_admin_policy', t);
+        EXECUTE format('COMMENT ON POLICY %I ON easycars.%I IS %L', t || '_admin_policy', t,
+            'easycars_admin members see and write every dealership''s rows.');
+    END LOOP;
+END
+$$;
+
+-- Who may act for which dealership is the administrators' business alone.
+ALTER TABLE easycars.dealership_access ENABLE ROW LEVEL SECURITY;
+ALTER TABLE easycars.dealership_access FORCE ROW LEVEL SECURITY;
+CREATE POLICY dealership_access_admin_policy ON easycars.dealership_access TO easycars_admin USING (true) WITH CHECK (true);
+COMMENT ON POLICY dealership_access_admin_policy ON easycars.dealership_access IS
+    'Only easycars_admin members read and change who may act for which dealership.';
+-- credentials_input has no row-level security: COPY refuses tables that have it, and the table
+-- never holds a row (its trigger stores each one through the checks of set_credentials).
+
+ALTER TABLE easycars.dealership ENABLE ROW LEVEL SECURITY;
+ALTER TABLE easycars.dealership FORCE ROW LEVEL SECURITY;
+CREATE POLICY dealership_tenant_policy ON easycars.dealership FOR SELECT
+    USING (id OPERATOR(pg_catalog.=) (SELECT easycars.current_dealership_id()));
+COMMENT ON POLICY dealership_tenant_policy ON easycars.dealership IS
+    'A session sees only the dealership it acts for (app.current_dealership_id, if granted).';
+CREATE POLICY dealership_admin_policy ON easycars.dealership TO easycars_admin USING (true) WITH CHECK (true);
+COMMENT ON POLICY dealership_admin_policy ON easycars.dealership IS
+    'Only easycars_admin members see every dealership and create or change dealerships.';
+
+
+-- Changed functions (bodies as in sql/13_sync.sql).
+CREATE OR REPLACE FUNCTION easycars._ensure_remote(p_dealership_id integer) RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    server text := format('easycars_d%s', p_dealership_id);
+    entity text;
+    tbl text;
+    found pg_foreign_server;
+BEGIN
+    SELECT * INTO found FROM pg_foreign_server WHERE srvname = server;
+    IF found.oid IS NULL THEN
+        EXECUTE format('CREATE SERVER %I FOREIGN DATA WRAPPER easycars_fdw OPTIONS (dealership_id %L)', server, p_dealership_id::text);
+        EXECUTE format('COMMENT ON SERVER %I IS %L', server, format('EasyCars of dealership %s, used by easycars syncs.', p_dealership_id));
+    -- SECURITY: a server of that name that someone else made (say with a base_url of their own)
+    -- would receive this dealership's secrets; only the one made here is used. Its owner (the
+    -- extension's, a superuser) may tune it (timeout_ms, max_retries, ...); nobody else can.
+    ELSIF found.srvowner <> (SELECT e.extowner FROM pg_extension e WHERE e.extname = 'easycars')
+          OR found.srvfdw <> (SELECT w.oid FROM pg_foreign_data_wrapper w WHERE w.fdwname = 'easycars_fdw')
+          OR NOT coalesce('dealership_id=' || p_dealership_id = ANY (found.srvoptions), false) THEN
+        RAISE EXCEPTION 'foreign server % was not made by easycars', server
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Syncs use their own server of that name. A superuser should check and drop it: DROP SERVER ' || quote_ident(server) || ' CASCADE;';
+    END IF;
+    FOREACH entity IN ARRAY ARRAY['stock', 'leads'] LOOP
+        tbl := format('%s_d%s', entity, p_dealership_id);
+        IF to_regclass(format('easycars_remote.%I', tbl)) IS NULL THEN
+            EXECUTE easycars._foreign_table_ddl(entity, 'easycars_remote', tbl, server);
+            EXECUTE format('COMMENT ON FOREIGN TABLE easycars_remote.%I IS %L', tbl,
+                           format('EasyCars %s of dealership %s (internal, for syncs).', entity, p_dealership_id));
+            EXECUTE format('GRANT SELECT ON easycars_remote.%I TO easycars_sync, easycars_admin', tbl);
+            IF entity = 'leads' THEN
+                EXECUTE format('GRANT INSERT, UPDATE ON easycars_remote.%I TO easycars_sync, easycars_admin', tbl);
+            END IF;
+        END IF;
+    END LOOP;
+END
+$$;
+CREATE OR REPLACE FUNCTION easycars._begin_run(p_dealership_id integer, p_type text, p_direction text, p_entity easycars.sync_entity,
+                                    p_wait boolean, p_request jsonb)
+RETURNS easycars.sync_log
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    log easycars.sync_log;
+    cred_id integer;
+    session_tenant integer := easycars.current_dealership_id();
+BEGIN
+    IF p_dealership_id IS NULL THEN
+        RAISE EXCEPTION 'dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- SECURITY: only a role allowed to act for the dealership may sync it, and a session already
+    -- acting for one dealership cannot sync another (an administrator can sync any).
+    IF NOT easycars.may_act_for(p_dealership_id)
+       OR (session_tenant IS NOT NULL AND session_tenant <> p_dealership_id AND NOT easycars._is_admin()) THEN
+        RAISE EXCEPTION 'this role may not sync dealership %', p_dealership_id
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'An administrator allows it with easycars.grant_dealership(role, dealership_id), or easycars.grant_all_dealerships(role) for a scheduler role.';
+    END IF;
+    -- SECURITY: the rest of this transaction acts for exactly this dealership, so RLS confines the run.
+    PERFORM set_config('app.current_dealership_id', p_dealership_id::text, true);
+    IF NOT EXISTS (SELECT 1 FROM easycars.dealership WHERE id = p_dealership_id) THEN
+        RAISE EXCEPTION 'dealership % does not exist', p_dealership_id USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    SELECT id INTO cred_id FROM easycars.credentials WHERE dealership_id = p_dealership_id AND is_active;
+    IF cred_id IS NULL THEN
+        RAISE EXCEPTION 'dealership % has no active EasyCars credentials', p_dealership_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Store them with easycars.set_credentials(%s, ...).', p_dealership_id);
+    END IF;
+
+    INSERT INTO easycars.sync_log (dealership_id, credential_id, sync_type, sync_direction, status, request_payload)
+    VALUES (p_dealership_id, cred_id, p_type, p_direction, 'InProgress', p_request)
+    RETURNING * INTO log;
+
+    -- Two runs of the same entity for one dealership never overlap.
+    IF p_wait THEN
+        PERFORM pg_advisory_xact_lock(hashtext('easycars.sync.' || p_type || '.' || p_direction), p_dealership_id);
+    ELSIF NOT pg_try_advisory_xact_lock(hashtext('easycars.sync.' || p_type || '.' || p_direction), p_dealership_id) THEN
+        UPDATE easycars.sync_log SET status = 'Skipped', completed_at = clock_timestamp(),
+               error_message = 'another ' || lower(p_type) || ' ' || lower(p_direction) || ' sync of this dealership is running'
+        WHERE dealership_id = p_dealership_id AND id = log.id
+        RETURNING * INTO log;
+        RAISE NOTICE 'easycars: % % sync of dealership % skipped: another one is running', p_type, p_direction, p_dealership_id;
+        RETURN log;
+    END IF;
+
+    PERFORM easycars._ensure_remote(p_dealership_id);
+    INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, metadata)
+    VALUES (p_dealership_id, log.id::text, p_entity, jsonb_build_object('direction', p_direction));
+    INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status)
+    VALUES (p_dealership_id, log.id::text, p_entity, 'sync_start', 'in_progress');
+    PERFORM easycars._report(log, 'started');
+    RETURN log;
+END
+$$;
+CREATE OR REPLACE FUNCTION easycars._stock_feed_sql(p_dealership_id integer) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+SELECT format($f$
+    SELECT s.stock_number,
+           left(coalesce(nullif(btrim(s.make), ''), 'Unknown'), 100) AS make,
+           left(coalesce(nullif(btrim(s.model), ''), 'Unknown'), 100) AS model,
+           s.year_group AS year,
+           s.price,
+           CASE WHEN s.odometer BETWEEN 0 AND 2147483647 THEN s.odometer END AS mileage,
+           CASE WHEN s.stock_status ILIKE 'sold' THEN 'sold' ELSE 'active' END AS status,
+           CASE WHEN s.is_demo THEN 'demo' WHEN s.is_used THEN 'used' ELSE 'new' END AS condition,
+           btrim(concat_ws(' ', s.year_group, btrim(s.make), btrim(s.model), nullif(btrim(s.badge), ''))) AS title,
+           nullif(s.adv_description, '') AS description,
+           coalesce(to_jsonb(s.image_urls_list), '[]') AS images,
+           nullif(btrim(s.yard_code), '') AS easycars_yard_code,
+           CASE WHEN upper(btrim(s.vin)) ~ '^[A-HJ-NPR-Z0-9]{1,17}$' THEN upper(btrim(s.vin)) END AS easycars_vin,
+           s.raw AS easycars_raw_data,
+           s.raw_md5 AS easycars_raw_md5,
+           left(nullif(s.colour, ''), 50) AS exterior_color,
+           left(nullif(s.interior_color, ''), 50) AS interior_color,
+           left(nullif(s.body, ''), 50) AS body,
+           left(nullif(s.fuel_type, ''), 50) AS fuel_type,
+           left(nullif(s.gear_type, ''), 50) AS gear_type,
+           left(coalesce(nullif(s.engine_capacity, ''), s.engine_size::text), 50) AS engine_capacity,
+           CASE WHEN s.door_num BETWEEN 0 AND 9 THEN s.door_num END AS door_count,
+           to_jsonb(coalesce(s.standard_features_list, '{}') || coalesce(s.optional_features_list, '{}')) AS features,
+           nullif(s.yard_name, '') AS yard_name,
+           nullif(btrim(s.badge), '') AS badge,
+           nullif(btrim(s.series), '') AS series,
+           left(nullif(btrim(s.rego_num), ''), 20) AS rego_number,
+           left(nullif(btrim(s.rego_state), ''), 10) AS rego_state,
+           s.rego_expiry,
+           left(nullif(s.stock_status, ''), 50) AS stock_status,
+           CASE WHEN s.stock_type IN ('A', 'B', 'C', 'H', 'M', 'T') THEN s.stock_type END AS stock_type,
+           s.is_used, s.is_demo, s.is_special, s.is_drive_away,
+           CASE WHEN s.adv_special_price >= 0 AND round(s.adv_special_price, 2) < 1e10 THEN s.adv_special_price END AS special_price,
+           left(nullif(s.drive_train, ''), 50) AS drive_train,
+           CASE WHEN s.seat_capacity BETWEEN 0 AND 100 THEN s.seat_capacity END AS seat_capacity,
+           left(nullif(s.cylinder, ''), 20) AS cylinders,
+           CASE WHEN s.engine_size BETWEEN 0 AND 100000 THEN round(s.engine_size)::integer END AS engine_size_cc,
+           CASE WHEN abs(round(s.power_kw, 2)) < 1000000 THEN s.power_kw END AS power_kw,
+           coalesce(s.is_miles, false) AS odometer_in_miles,
+           nullif(s.video_link, '') AS video_url,
+           -- A row EasyCars sent that cannot be a vehicle here is counted as failed, not stored:
+           -- one bad item never fails the whole sync. Optional values that do not fit are dropped
+           -- above; these are the ones a vehicle cannot do without or must not have wrong.
+           coalesce(nullif(btrim(s.stock_number), '') IS NOT NULL AND length(s.stock_number) <= 100
+                    AND s.year_group BETWEEN 1885 AND 2100
+                    AND (s.price IS NULL OR (s.price >= 0 AND round(s.price, 2) < 1e10))
+                    AND length(coalesce(btrim(s.yard_code), '')) <= 50, false) AS valid
+    FROM easycars_remote.%I AS s
+$f$, 'stock_d' || p_dealership_id)
+$$;
+CREATE OR REPLACE FUNCTION easycars.sync_stock(dealership_id integer, wait boolean DEFAULT false)
+RETURNS easycars.sync_log
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    d integer := sync_stock.dealership_id;
+    log easycars.sync_log;
+    r record;
+    msg text; state text; detail text; hint text; ctx text;
+BEGIN
+    log := easycars._begin_run(d, 'Stock', 'Inbound', 'stock', wait, jsonb_build_object('route', 'GetAdvertisementStocks'));
+    IF log.status = 'Skipped' THEN
+        RETURN log;
+    END IF;
+    BEGIN
+        PERFORM easycars._report(log, 'fetching and upserting');
+        -- One statement: one fetch, the upsert, and the removals, all from the same feed. If the
+        -- fetch fails nothing is written; vehicles are marked removed only after a complete feed.
+        -- The feed takes only the stock numbers todo lists; the wrapper applies that filter
+        -- before building any row.
+        SELECT * INTO r FROM easycars._run_stock_upsert(easycars._stock_keys_sql(d),
+            easycars._stock_feed_sql(d) || ' WHERE s.stock_number = ANY ((SELECT stock_numbers FROM todo)::text[])', d);
+
+        log := easycars._finish_run(log, 'stock', CASE WHEN r.failed > 0 THEN 'Warning' ELSE 'Success' END,
+                   r.fetched, r.created, r.updated, r.fetched - r.created - r.updated - r.failed - r.blocked, r.removed, r.failed,
+                   jsonb_build_object('fetched', r.fetched, 'created', r.created, 'updated', r.updated, 'removed', r.removed,
+                                      'failed', r.failed, 'skipped_manual', r.blocked),
+                   CASE WHEN r.failed > 0 THEN format('%s item(s) could not be stored (blank, over-long or repeated stock number, year outside 1885-2100, negative or over-large price, YardCode over 50 characters)', r.failed) END);
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        -- The data changes are rolled back with this block; the log row above survives as Failed.
+        -- A cancel or statement_timeout ends the run the same way: stopped, rolled back, logged.
+        GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE, detail = PG_EXCEPTION_DETAIL,
+                                hint = PG_EXCEPTION_HINT, ctx = PG_EXCEPTION_CONTEXT;
+        log := easycars._finish_run(log, 'stock', 'Failed', 0, 0, 0, 0, 0, 0, jsonb_build_object('sqlstate', state), msg,
+                   concat_ws(E'\n', 'SQLSTATE ' || state, 'DETAIL: ' || detail, 'HINT: ' || hint, 'CONTEXT: ' || ctx));
+    END;
+    RETURN log;
+END
+$$;
+CREATE OR REPLACE FUNCTION easycars.preview_stock_sync(dealership_id integer, ttl interval DEFAULT '1 hour')
+RETURNS jsonb
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    d integer := preview_stock_sync.dealership_id;
+    delta jsonb;
+BEGIN
+    IF d IS NULL THEN
+        RAISE EXCEPTION 'dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF ttl IS NULL OR ttl <= interval '0' THEN
+        RAISE EXCEPTION 'ttl must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT easycars.may_act_for(d)
+       OR (easycars.current_dealership_id() IS DISTINCT FROM d AND easycars.current_dealership_id() IS NOT NULL AND NOT easycars._is_admin()) THEN
+        RAISE EXCEPTION 'this role may not preview dealership %', d USING ERRCODE = 'insufficient_privilege',
+            HINT = 'An administrator allows it with easycars.grant_dealership(role, dealership_id).';
+    END IF;
+    PERFORM set_config('app.current_dealership_id', d::text, true);
+    PERFORM easycars._ensure_remote(d);
+    EXECUTE format($q$
+        WITH feed AS MATERIALIZED (%s),
+        local AS (SELECT * FROM easycars.vehicle WHERE dealership_id = $1)
+        SELECT jsonb_build_object(
+            'create', coalesce((SELECT jsonb_agg(f.stock_number ORDER BY f.stock_number) FROM feed f
+                                WHERE f.valid AND NOT EXISTS (SELECT 1 FROM local v WHERE v.easycars_stock_number = f.stock_number
+                                                              OR (v.data_source <> 'EasyCars' AND v.easycars_vin = f.easycars_vin))), '[]'),
+            'update', coalesce((SELECT jsonb_agg(f.stock_number ORDER BY f.stock_number) FROM feed f JOIN local v ON v.easycars_stock_number = f.stock_number
+                                WHERE f.valid AND v.data_source = 'EasyCars'
+                                  AND (v.easycars_raw_data IS DISTINCT FROM f.easycars_raw_data OR v.status = 'removed')), '[]'),
+            'remove', coalesce((SELECT jsonb_agg(v.easycars_stock_number ORDER BY v.easycars_stock_number) FROM local v
+                                WHERE v.data_source = 'EasyCars' AND v.status <> 'removed'
+                                  AND NOT EXISTS (SELECT 1 FROM feed f WHERE f.stock_number = v.easycars_stock_number)), '[]'),
+            'skipped_manual', coalesce((SELECT jsonb_agg(f.stock_number ORDER BY f.stock_number) FROM feed f JOIN local v
+                                ON v.data_source <> 'EasyCars' AND (v.easycars_stock_number = f.stock_number OR v.easycars_vin = f.easycars_vin)), '[]'),
+            'invalid', coalesce((SELECT jsonb_agg(f.stock_number) FROM feed f WHERE NOT f.valid), '[]'),
+            'fetched', (SELECT count(*) FROM feed))
+    $q$, easycars._stock_feed_sql(d)) INTO delta USING d;
+    delta := delta || jsonb_build_object('counts', jsonb_build_object(
+        'create', jsonb_array_length(delta->'create'), 'update', jsonb_array_length(delta->'update'),
+        'remove', jsonb_array_length(delta->'remove')));
+    INSERT INTO easycars.sync_preview_cache AS c (dealership_id, entity_type, cache_key, delta_json, computed_at, expires_at)
+    VALUES (d, 'stock', 'preview_stock_sync', delta, now(), now() + ttl)
+    ON CONFLICT ON CONSTRAINT sync_preview_cache_key_key DO UPDATE SET delta_json = EXCLUDED.delta_json, computed_at = EXCLUDED.computed_at,
+        expires_at = EXCLUDED.expires_at, computed_by = current_user;
+    INSERT INTO easycars.sync_activity_log (dealership_id, entity_type, action, status, record_count)
+    VALUES (d, 'stock', 'preview_delta', 'completed', (delta->>'fetched')::int);
+    RETURN delta;
+END
+$$;
+CREATE OR REPLACE PROCEDURE easycars.run_due_syncs(what pg_catalog.text DEFAULT 'all')
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    -- SECURITY: a procedure that COMMITs cannot carry SET search_path, and pg_cron may run it as a
+    -- superuser: every name here is qualified, and search_path is pinned for the whole call.
+    d pg_catalog.int4;
+    lead_id pg_catalog.int8;
+    log easycars.sync_log;
+    msg pg_catalog.text;
+    caller_path pg_catalog.text := pg_catalog.current_setting('search_path');
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
+    IF what IS NULL OR what NOT IN ('all', 'stock', 'leads') THEN
+        RAISE EXCEPTION 'what must be all, stock or leads' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- A replica cannot write; the primary runs the same schedule.
+    IF pg_is_in_recovery() THEN
+        RAISE NOTICE 'easycars.run_due_syncs: this server is a replica; nothing to do';
+        PERFORM pg_catalog.set_config('search_path', caller_path, false);
+        RETURN;
+    END IF;
+    -- This month's activity partition exists before the runs log into it; committed at once, so
+    -- the DDL locks are not held across the syncs.
+    PERFORM easycars._ensure_partitions();
+    COMMIT;
+    -- The dealerships with active credentials that this role may sync.
+    FOR d IN SELECT x FROM easycars._syncable_dealerships() AS x LOOP
+        -- Each dealership's work commits on its own: one dealership's failure never rolls back another's.
+        IF what IN ('all', 'stock') THEN
+            BEGIN
+                PERFORM easycars.sync_stock(d);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                RAISE WARNING 'easycars: stock sync of dealership % failed: %', d, msg;
+            END;
+            COMMIT;
+        END IF;
+        IF what IN ('all', 'leads') THEN
+            -- Leads are pushed one transaction each, so a lead number EasyCars returned is kept
+            -- even if a later lead fails or the job is killed.
+            BEGIN
+                log := easycars._begin_run(d, 'Lead', 'Outbound', 'lead', false, jsonb_build_object('routes', ARRAY['CreateLead', 'UpdateLead'], 'mode', 'commit per lead'));
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                RAISE WARNING 'easycars: lead push of dealership % could not start: %', d, msg;
+                log := NULL;
+            END;
+            IF log.status = 'InProgress' THEN
+                COMMIT;
+                -- The transaction lock of _begin_run ended with that COMMIT; a session lock now
+                -- keeps a concurrent push out across the per-lead commits.
+                IF NOT pg_try_advisory_lock(hashtext('easycars.sync.Lead.Outbound'), d) THEN
+                    PERFORM set_config('app.current_dealership_id', d::text, true);
+                    UPDATE easycars.sync_log SET status = 'Skipped', completed_at = clock_timestamp(),
+                           error_message = 'another lead outbound sync of this dealership is running'
+                    WHERE dealership_id = d AND id = log.id;
+                    UPDATE easycars.sync_progress SET completed_at = clock_timestamp() WHERE dealership_id = d AND sync_id = log.id::text;
+                    COMMIT;
+                    log := NULL;
+                END IF;
+            END IF;
+            IF log.status = 'InProgress' THEN
+                DECLARE
+                    n_ok integer := 0; n_failed integer := 0;
+                BEGIN
+                    FOR lead_id IN SELECT easycars._leads_to_push(d) LOOP
+                        BEGIN
+                            PERFORM set_config('app.current_dealership_id', d::text, true);
+                            PERFORM easycars._push_lead(d, lead_id);
+                            n_ok := n_ok + 1;
+                        EXCEPTION WHEN OTHERS THEN
+                            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                            n_failed := n_failed + 1;
+                            UPDATE easycars.lead SET last_push_error = msg WHERE dealership_id = d AND id = lead_id;
+                        END;
+                        COMMIT;
+                    END LOOP;
+                    PERFORM set_config('app.current_dealership_id', d::text, true);
+                    PERFORM easycars._finish_run(log, 'lead', CASE WHEN n_failed > 0 THEN 'Warning' ELSE 'Success' END,
+                        n_ok + n_failed, 0, n_ok, 0, 0, n_failed, jsonb_build_object('pushed', n_ok, 'failed', n_failed),
+                        CASE WHEN n_failed > 0 THEN format('%s lead(s) could not be pushed; see lead.last_push_error', n_failed) END);
+                    PERFORM pg_advisory_unlock(hashtext('easycars.sync.Lead.Outbound'), d);
+                END;
+            END IF;
+            COMMIT;
+            BEGIN
+                PERFORM easycars.sync_leads(d);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                RAISE WARNING 'easycars: lead refresh of dealership % failed: %', d, msg;
+            END;
+            COMMIT;
+        END IF;
+    END LOOP;
+    PERFORM pg_catalog.set_config('search_path', caller_path, false);
+END
+$$;
+-- Only runs of dealerships the reader may act for (the dealership is in application_name).
+CREATE OR REPLACE VIEW easycars.running_syncs WITH (security_invoker = true, security_barrier = true) AS
+SELECT a.pid, a.application_name AS progress, now() - a.xact_start AS running_for, a.state, a.wait_event_type, a.wait_event
+FROM pg_catalog.pg_stat_activity a
+WHERE a.application_name LIKE 'easycars %'
+  AND easycars.may_act_for(pg_catalog.substring(a.application_name, ' d=([0-9]{1,9}) ')::integer);
+COMMENT ON VIEW easycars.running_syncs IS
+    'Sync runs in progress right now, from any session, with their current phase (published as application_name, visible before the run commits).';
+
+-- SECURITY: every function of the extension resolves names in pg_catalog first and never in a
+-- schema the caller controls: pg_cron runs them as whoever scheduled them (often a superuser), and
+-- definer functions run as the owner. Functions written with their own SET clause keep it; the rest
+-- get it here, so a function added later cannot be forgotten (the privilege test checks every one).
+-- Procedures that COMMIT cannot carry a SET clause; they pin search_path in their body instead.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'easycars'::regnamespace AND p.proconfig IS NULL
+               AND p.oid <> 'easycars.run_due_syncs(text)'::regprocedure
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$$;
+
+-- Grants of the new objects (as a fresh install makes them).
+REVOKE ALL ON easycars.dealership_access FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON easycars.dealership_access TO easycars_admin;
+REVOKE EXECUTE ON FUNCTION easycars.may_act_for(integer), easycars._syncable_dealerships(),
+                           easycars.grant_dealership(regrole, integer), easycars.grant_all_dealerships(regrole),
+                           easycars.revoke_dealership(regrole, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION easycars.may_act_for(integer) TO easycars_admin, easycars_sync, easycars_analyst;
+GRANT EXECUTE ON FUNCTION easycars.grant_dealership(regrole, integer), easycars.grant_all_dealerships(regrole),
+                          easycars.revoke_dealership(regrole, integer)
+    TO easycars_admin;
+GRANT EXECUTE ON FUNCTION easycars._syncable_dealerships() TO easycars_admin, easycars_sync;
+REVOKE ALL ON easycars.credentials_input FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION easycars._credentials_input_store() FROM PUBLIC;
+GRANT INSERT ON easycars.credentials_input TO easycars_admin;
+
+-- Who may act for which dealership is user data: pg_dump keeps it.
+SELECT pg_catalog.pg_extension_config_dump('easycars.dealership_access', '');
