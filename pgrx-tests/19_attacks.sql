@@ -2,7 +2,7 @@
 -- administrator would make it. None may run code with more rights than the attacker has, reach
 -- another dealership's rows, or send a dealership's secrets anywhere but EasyCars.
 BEGIN;
-SELECT plan(52);
+SELECT plan(55);
 \ir _fixtures.psql
 \ir _sim_dealers.psql
 SET client_min_messages = warning;
@@ -105,8 +105,15 @@ SELECT is((SELECT count(*)::int FROM easycars.sync_log), 0, 'and its sync histor
 SELECT matches(pg_temp.error_of($$INSERT INTO easycars.vehicle (dealership_id, make, model, year, title) VALUES (2, 'X', 'Y', 2020, 'X Y')$$),
                '^42501 ', 'inserting into another tenant is refused by row-level security');
 SELECT is(pg_temp.error_of($$UPDATE easycars.lead SET message = 'pwned' WHERE dealership_id = 2$$), 'ok', 'updating it runs');
+SELECT is(pg_temp.error_of($$DELETE FROM easycars.sync_preview_cache WHERE dealership_id = 2$$), 'ok', 'deleting it runs');
 RESET ROLE;
-SELECT is((SELECT count(*)::int FROM easycars.lead WHERE dealership_id = 2 AND message = 'pwned'), 0, 'but touches nothing');
+SELECT is((SELECT count(*)::int FROM easycars.lead WHERE dealership_id = 2 AND message = 'pwned'), 0, 'but the update touches nothing');
+INSERT INTO easycars.sync_preview_cache (dealership_id, entity_type, cache_key) VALUES (2, 'stock', 'atk-probe');
+SET LOCAL ROLE atk_sync;
+SET LOCAL app.current_dealership_id = '2';
+SELECT is(pg_temp.error_of($$DELETE FROM easycars.sync_preview_cache WHERE cache_key = 'atk-probe'$$), 'ok', 'a delete of another tenant''s row runs');
+RESET ROLE;
+SELECT is((SELECT count(*)::int FROM easycars.sync_preview_cache WHERE cache_key = 'atk-probe'), 1, 'and deletes nothing');
 SET LOCAL ROLE atk_sync;
 SET LOCAL app.current_dealership_id = '2';
 SELECT matches(pg_temp.error_of('SELECT count(*) FROM atk_harbour.stock'), '^42501 ',

@@ -17,6 +17,14 @@ scripts/setup.sh
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "raised rights only in src/security.rs"
+# The Rust code switches identity in one reviewed place; the privilege walk (13_privileges.sql)
+# checks the installed catalog for definer functions and unpinned search_paths.
+if grep -rnE "SetUserIdAndSecContext|SetUserId\(|SetSessionUserId" src --include='*.rs' | grep -v '^src/security.rs:'; then
+  echo "an identity switch outside src/security.rs: use security::as_extension_owner" >&2
+  exit 1
+fi
+
 step "cargo clippy"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
