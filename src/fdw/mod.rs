@@ -336,6 +336,11 @@ impl ServerConfig {
 
 /// A catalog options list (`DefElem`s) as a map.
 unsafe fn options_map(list: *mut pg_sys::List) -> HashMap<String, String> {
+    // SAFETY: callers pass the `options` of a ForeignServer or ForeignTable that GetForeignServer
+    // or GetForeignTable just returned: a List of DefElem, palloc'd and alive for the call. Each
+    // `defname` is a NUL-terminated string, and defGetString returns one (or raises an ERROR for
+    // an option without a value); both are copied at once. Backend thread, where pgrx's FFI guard
+    // turns an ERROR into an unwind up to the calling callback's #[pg_guard].
     unsafe {
         pgrx::PgList::<pg_sys::DefElem>::from_pg(list)
             .iter_ptr()
@@ -357,6 +362,9 @@ unsafe fn options_map(list: *mut pg_sys::List) -> HashMap<String, String> {
 /// # Safety
 /// `ftable_oid` must be the OID of an existing foreign table (the catalog lookup errors otherwise).
 pub unsafe fn table_options(ftable_oid: pg_sys::Oid) -> HashMap<String, String> {
+    // SAFETY: `ftable_oid` names a foreign table (the contract above); GetForeignTable returns a
+    // palloc'd ForeignTable (or raises an ERROR, which pgrx's FFI guard turns into an unwind),
+    // and its `options` is the DefElem List options_map expects.
     unsafe { options_map((*pg_sys::GetForeignTable(ftable_oid)).options) }
 }
 
@@ -554,6 +562,10 @@ unsafe extern "C-unwind" fn on_subxact(
 /// Frees scan state that an aborted (sub)transaction left behind: Postgres does not call
 /// EndForeignScan on error, so without this every failed scan would leak its fetched rows.
 pub fn register_cleanup() {
+    // SAFETY: called once, from _PG_init when the library loads, on the backend thread inside
+    // its #[pg_guard]. on_xact and on_subxact are functions of the callback types that stay loaded as
+    // long as the backend (Postgres never unloads a library), and they ignore `arg`, so NULL is
+    // fine. The registrations are allocated in TopMemoryContext.
     unsafe {
         pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
@@ -584,6 +596,10 @@ fn _jsonb_encoder_check(json: &str) -> String {
     let Some(ours) = easycars_jsonb::encode(json) else {
         return "fallback".into();
     };
+    // SAFETY: via_jsonb_in returns jsonb_in's result: a fresh, untoasted jsonb varlena palloc'd in
+    // the current memory context, which is not reset before this function returns. varsize_any
+    // reads its header, and the slice covers exactly that allocation and is only read. Backend
+    // thread, inside the #[pg_extern] function's guard.
     let theirs = unsafe {
         let p = jsonb::via_jsonb_in(json).cast_mut_ptr::<pg_sys::varlena>();
         std::slice::from_raw_parts(p as *const u8, pgrx::varsize_any(p))

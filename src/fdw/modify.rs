@@ -205,6 +205,9 @@ const UPDATABLE: [&str; 17] = [
 ];
 
 fn now() -> TimestampWithTimeZone {
+    // SAFETY: GetCurrentTimestamp has no preconditions and returns a TimestampTz (an i64 passed by
+    // value), exactly the non-NULL Datum TimestampWithTimeZone::from_datum expects. It runs on the
+    // backend thread, inside a write callback.
     unsafe {
         TimestampWithTimeZone::from_datum(
             pgrx::pg_sys::Datum::from(pgrx::pg_sys::GetCurrentTimestamp()),

@@ -82,6 +82,9 @@ struct SignalsBlocked(libc::sigset_t);
 
 impl SignalsBlocked {
     fn new() -> Self {
+        // SAFETY: sigset_t is a plain C bit set, for which all-zero bytes are valid (sigfillset
+        // then fills `all`); both pointers are to locals that outlive the calls. pthread_sigmask
+        // changes only this thread's mask and stores the previous one in `old`.
         unsafe {
             let mut all: libc::sigset_t = std::mem::zeroed();
             let mut old: libc::sigset_t = std::mem::zeroed();
@@ -94,6 +97,9 @@ impl SignalsBlocked {
 
 impl Drop for SignalsBlocked {
     fn drop(&mut self) {
+        // SAFETY: `self.0` is the mask pthread_sigmask stored in new(); the guard is a local of
+        // parallel_map, so it is dropped on the thread that made it, and restoring the mask
+        // touches only that thread.
         unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut());
         }

@@ -38,6 +38,10 @@ pub fn install(routine: &mut pg_sys::FdwRoutine) {
 }
 
 unsafe fn table_entity(ftable_oid: pg_sys::Oid) -> Entity {
+    // SAFETY: callers pass the OID the planner gave their GetForeignRelSize/GetForeignPlan
+    // callback for the foreign table being planned, so it names an existing foreign table, as
+    // table_options requires. The catalog lookup runs on the backend thread inside that
+    // #[pg_guard] callback, so an ERROR from it unwinds safely.
     let opts = unsafe { super::table_options(ftable_oid) };
     match opts.get("entity").and_then(|e| Entity::from_name(e)) {
         Some(e) => e,
@@ -55,6 +59,10 @@ const TEXT_ARRAYS: [pg_sys::Oid; 3] = [
 ];
 
 unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
+    // SAFETY: `node` is NULL or a node of an expression tree the planner or the plan owns (a
+    // qual's argument, an fdw_exprs entry), alive for the call. is_a checks for NULL before it
+    // reads the tag, and the node is read as a RelabelType only when the tag says it is one; its
+    // `arg` is again such a node (or NULL, which ends the loop).
     unsafe {
         while !node.is_null() && pgrx::is_a(node, pg_sys::NodeTag::T_RelabelType) {
             node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
@@ -69,6 +77,12 @@ unsafe fn own_column(
     relid: pg_sys::Index,
     ftable_oid: pg_sys::Oid,
 ) -> Option<String> {
+    // SAFETY: `node` is NULL or an argument of a qual in the planner's `baserestrictinfo` (from
+    // pushable_quals), alive during planning; strip_relabel accepts exactly that. The Var's fields
+    // are read only after is_a confirmed the tag. get_attname with missing_ok = true returns NULL
+    // (checked) or a palloc'd NUL-terminated copy of the name, copied into a String at once. It
+    // runs on the backend thread inside the planner callback's #[pg_guard], so an ERROR unwinds
+    // safely.
     unsafe {
         let node = strip_relabel(node);
         if node.is_null() || !pgrx::is_a(node, pg_sys::NodeTag::T_Var) {
@@ -86,6 +100,9 @@ unsafe fn own_column(
 
 /// A value expression we can evaluate at execution: no column references, nothing volatile.
 unsafe fn is_value(node: *mut pg_sys::Node) -> bool {
+    // SAFETY: `node` is checked for NULL first and is otherwise a qual argument from the planner's
+    // `baserestrictinfo` (from pushable_quals), alive during planning. Both walkers only read the
+    // tree; they run on the backend thread inside the planner callback's #[pg_guard].
     unsafe {
         !node.is_null()
             && !pg_sys::contain_var_clause(node)
@@ -94,6 +111,9 @@ unsafe fn is_value(node: *mut pg_sys::Node) -> bool {
 }
 
 unsafe fn opname_is_eq(opno: pg_sys::Oid) -> bool {
+    // SAFETY: get_opname takes any OID (here the operator of a planner qual) and returns NULL
+    // (checked) or a palloc'd NUL-terminated copy of the name, read at once. It runs on the backend
+    // thread inside the planner callback's #[pg_guard], so an ERROR unwinds safely.
     unsafe {
         let name = pg_sys::get_opname(opno);
         !name.is_null() && CStr::from_ptr(name).to_bytes() == b"="
@@ -112,6 +132,13 @@ unsafe fn pushable_quals(
     Option<*mut pg_sys::RestrictInfo>,
 )> {
     let mut out = Vec::new();
+    // SAFETY: `baserel` is the RelOptInfo the planner passed to GetForeignRelSize or GetForeignPlan
+    // for this foreign table, alive for the whole planning of the query. Its `baserestrictinfo`
+    // is a List of RestrictInfo whose clauses are expression nodes; a clause is read as an OpExpr
+    // or ScalarArrayOpExpr only after is_a confirmed the tag, and their `args` are Lists of nodes.
+    // The helpers get these same planner nodes, as they require. The returned pointers point into
+    // the planner's trees and are used by the calling callback only. Every Postgres call runs on
+    // the backend thread inside the caller's #[pg_guard], so an ERROR unwinds safely.
     unsafe {
         let relid = (*baserel).relid;
         let rinfos = PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo);
@@ -178,6 +205,9 @@ unsafe extern "C-unwind" fn get_foreign_rel_size(
     baserel: *mut pg_sys::RelOptInfo,
     ftable_oid: pg_sys::Oid,
 ) {
+    // SAFETY: `baserel` and `ftable_oid` come from the planner for this foreign table and are
+    // valid for the call; GetForeignRelSize is where an FDW sets `baserel->rows`. This is the
+    // backend thread inside #[pg_guard], so an ERROR from a catalog lookup unwinds safely.
     unsafe {
         let entity = table_entity(ftable_oid);
         let quals = pushable_quals(baserel, ftable_oid, entity);
@@ -204,6 +234,10 @@ unsafe extern "C-unwind" fn get_foreign_paths(
     baserel: *mut pg_sys::RelOptInfo,
     _ftable_oid: pg_sys::Oid,
 ) {
+    // SAFETY: `root` and `baserel` come from the planner for this foreign table and are valid for
+    // the call. create_foreignscan_path accepts NULL for the target (the rel's is used), pathkeys,
+    // required_outer, fdw_outerpath and fdw_private, and allocates the path in the planner's memory
+    // context; add_path takes it over. Backend thread, inside #[pg_guard].
     unsafe {
         let rows = (*baserel).rows;
         // One HTTP round trip before the first row; then rows are cheap.
@@ -227,6 +261,11 @@ unsafe extern "C-unwind" fn get_foreign_paths(
 
 /// The attribute numbers the query reads, or `None` for all (a whole-row reference).
 unsafe fn needed_attnums(baserel: *mut pg_sys::RelOptInfo) -> Option<Vec<i32>> {
+    // SAFETY: `baserel` is the planner's RelOptInfo for this foreign table (from
+    // get_foreign_plan), so `reltarget` is set and `baserestrictinfo` is a List of RestrictInfo.
+    // pull_varattnos only reads the expressions and grows `attrs`, a Bitmapset in the planner's
+    // memory context (NULL is the empty set, which bms_next_member accepts). Backend thread,
+    // inside the caller's #[pg_guard].
     unsafe {
         let relid = (*baserel).relid;
         let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
@@ -260,11 +299,17 @@ unsafe fn needed_attnums(baserel: *mut pg_sys::RelOptInfo) -> Option<Vec<i32>> {
 }
 
 unsafe fn int_node(v: i32) -> *mut std::ffi::c_void {
+    // SAFETY: makeInteger only pallocs an Integer node in the current (planner's) memory context;
+    // it runs on the backend thread inside GetForeignPlan's #[pg_guard], so an out-of-memory
+    // ERROR unwinds safely.
     unsafe { pg_sys::makeInteger(v) as *mut std::ffi::c_void }
 }
 
 unsafe fn int_at(list: &PgList<pg_sys::Node>, i: usize) -> i32 {
     match list.get_ptr(i) {
+        // SAFETY: `list` wraps a plan's fdw_private, built by PlanData::encode (copied intact with
+        // a cached plan), so each entry is a node in plan memory that outlives the scan. is_a
+        // checks NULL and the tag, and the node is read as an Integer only when it is one.
         Some(n) if unsafe { pgrx::is_a(n, pg_sys::NodeTag::T_Integer) } => unsafe {
             (*(n as *mut pg_sys::Integer)).ival
         },
@@ -284,6 +329,9 @@ struct PlanData {
 
 impl PlanData {
     unsafe fn encode(&self) -> *mut pg_sys::List {
+        // SAFETY: only int_node (makeInteger) is unsafe here. encode is called from
+        // get_foreign_plan, on the backend thread inside its #[pg_guard], so the nodes and the
+        // List are allocated in the planner's memory context, with the plan they become part of.
         unsafe {
             let mut list = PgList::<std::ffi::c_void>::new();
             list.push(int_node(self.entity.code()));
@@ -305,6 +353,11 @@ impl PlanData {
     }
 
     unsafe fn decode(raw: *mut pg_sys::List) -> PlanData {
+        // SAFETY: callers pass the fdw_private of a ForeignScan of this FDW. Every such plan node is
+        // made by our get_foreign_plan, whose fdw_private is encode's List of Integer nodes (copied
+        // intact with a cached plan), in plan memory that outlives the execution. int_at checks
+        // each node's tag and reports a malformed list as an ERROR; callers are #[pg_guard]
+        // callbacks on the backend thread, so that ERROR unwinds safely.
         unsafe {
             let list = PgList::<pg_sys::Node>::from_pg(raw);
             let entity = Entity::from_code(int_at(&list, 0))
@@ -342,6 +395,13 @@ unsafe extern "C-unwind" fn get_foreign_plan(
     scan_clauses: *mut pg_sys::List,
     outer_plan: *mut pg_sys::Plan,
 ) -> *mut pg_sys::ForeignScan {
+    // SAFETY: every pointer (`baserel`, `tlist`, `scan_clauses`, `outer_plan`) comes from the
+    // planner for this foreign table and is valid for the call; pushable_quals and needed_attnums
+    // get the planner's `baserel`, as they require. copyObjectImpl deep-copies each pushed value
+    // expression into the planner's memory context, so the plan owns its fdw_exprs.
+    // `scan_clauses` is a List of RestrictInfo (our paths are never parameterized), as
+    // extract_actual_clauses expects, and make_foreignscan takes over the lists. Backend thread,
+    // inside #[pg_guard], so an ERROR unwinds safely.
     unsafe {
         let entity = table_entity(ftable_oid);
         let quals = pushable_quals(baserel, ftable_oid, entity);
@@ -441,6 +501,12 @@ unsafe fn attr_plans(
     entity: Entity,
     needed: &Option<Vec<i32>>,
 ) -> (Vec<AttrPlan>, usize) {
+    // SAFETY: `rel` is the scan's relation (ss_currentRelation), opened and locked by the executor
+    // for the whole execution; its tuple descriptor holds `natts` attributes in `attrs`.
+    // getTypeInputInfo takes a column's type OID from that descriptor. All-zero bytes are a valid
+    // FmgrInfo, and fmgr_info fills every field, recording the current memory context (the
+    // query's, during BeginForeignScan), which outlives the scan. Backend thread, inside
+    // begin_foreign_scan's #[pg_guard], so an ERROR unwinds safely.
     unsafe {
         let desc = (*rel).rd_att;
         let natts = (*desc).natts as usize;
@@ -495,6 +561,13 @@ unsafe extern "C-unwind" fn begin_foreign_scan(
     node: *mut pg_sys::ForeignScanState,
     eflags: std::ffi::c_int,
 ) {
+    // SAFETY: `node` is the executor's ForeignScanState for this ForeignScan, valid until
+    // EndForeignScan. Its plan was made by our get_foreign_plan (as decode requires), and
+    // ExecInitForeignScan opened `ss_currentRelation` (scanrelid is always our base relation)
+    // before calling us. fdw_exprs is initialised against this node, in the query's memory
+    // context, for evaluate_quals. `fdw_state` gets only a LIVE key, an integer never dereferenced.
+    // Backend thread, inside #[pg_guard], so an ERROR (the tenant check's too) unwinds safely,
+    // dropping what was built so far.
     unsafe {
         let plan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
         let data = PlanData::decode((*plan).fdw_private);
@@ -552,6 +625,9 @@ unsafe fn with_state<R>(
     node: *mut pg_sys::ForeignScanState,
     f: impl FnOnce(&mut ScanState) -> R,
 ) -> R {
+    // SAFETY: callers pass the executor's ForeignScanState of a scan begin_foreign_scan set up,
+    // valid for the call; `fdw_state` is read as a plain field and used only as a LIVE key, never
+    // dereferenced.
     let key = unsafe { (*node).fdw_state } as usize;
     // Take the state out while working so a nested scan (or an error) never aliases it.
     let state = LIVE.with_borrow_mut(|live| live.remove(&key));
@@ -565,6 +641,12 @@ unsafe fn with_state<R>(
 
 /// The pushed-down values, evaluated now (parameters and stable expressions included).
 unsafe fn evaluate_quals(node: *mut pg_sys::ForeignScanState, state: &ScanState) -> Vec<Pushed> {
+    // SAFETY: `node` is the executor's ForeignScanState (from iterate_foreign_scan), whose
+    // ExprContext ExecInitForeignScan created; `state.qual_exprs` are the ExprStates
+    // begin_foreign_scan built for this node with ExecInitExprList, alive in the query's memory
+    // context until the execution ends. Each value's type was checked at planning to be text,
+    // varchar or bpchar (or an array of those), all text varlenas, so reading a datum as a String
+    // or a Vec<Option<String>> is sound. Backend thread, inside the caller's #[pg_guard].
     unsafe {
         let econtext = (*node).ss.ps.ps_ExprContext;
         let mut out: Vec<Pushed> = Vec::new();
@@ -608,6 +690,12 @@ unsafe fn evaluate_quals(node: *mut pg_sys::ForeignScanState, state: &ScanState)
 unsafe extern "C-unwind" fn iterate_foreign_scan(
     node: *mut pg_sys::ForeignScanState,
 ) -> *mut pg_sys::TupleTableSlot {
+    // SAFETY: `node` is the executor's ForeignScanState, set up by begin_foreign_scan. Its scan
+    // slot (made for the relation's descriptor, as the plan has no fdw_scan_tlist) and `ps.state`
+    // (the EState, whose es_query_cxt lasts the execution) are valid for the call. Clearing the
+    // slot through its own ops, filling its values (fill_slot) and storing a virtual tuple is the
+    // slot protocol. Backend thread, inside #[pg_guard], so an ERROR unwinds safely; a state that
+    // with_state took out of LIVE is then dropped with the unwind.
     unsafe {
         let slot = (*node).ss.ss_ScanTupleSlot;
         if let Some(clear) = (*(*slot).tts_ops).clear {
@@ -728,6 +816,11 @@ fn warn_mapping_errors(state: &mut ScanState) {
 }
 
 unsafe fn fill_slot(state: &mut ScanState, slot: *mut pg_sys::TupleTableSlot, row: &Row) {
+    // SAFETY: `slot` is this node's scan slot (from iterate_foreign_scan), made for the relation's
+    // tuple descriptor, so tts_values and tts_isnull each hold `state.natts` entries (the
+    // relation's natts, from attr_plans). They are distinct arrays, nothing else touches them
+    // while we write, and every `attr.index` is below natts. value_datum gets this scan's
+    // AttrPlans, as it requires.
     unsafe {
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, state.natts);
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, state.natts);
@@ -787,6 +880,8 @@ unsafe fn value_datum(attr: &mut AttrPlan, row: &Row) -> Result<Option<pg_sys::D
                 // jsonb, built without a second parse (and never failing on \u0000).
                 return Ok(Some(super::jsonb::to_datum(&text)));
             }
+            // SAFETY: `attr` is this scan's AttrPlan, as input_text requires; we are on the
+            // backend thread inside iterate_foreign_scan's #[pg_guard].
             return Ok(Some(unsafe { input_text(attr, &text) }));
         }
         Kind::Label(label) => match value
@@ -798,11 +893,15 @@ unsafe fn value_datum(attr: &mut AttrPlan, row: &Row) -> Result<Option<pg_sys::D
             None => Typed::Null,
         },
         Kind::SydneyTimestamp => match value.and_then(Value::as_str).and_then(sydney_to_iso) {
+            // SAFETY: `attr` is this scan's AttrPlan, as input_text requires; we are on the
+            // backend thread inside iterate_foreign_scan's #[pg_guard].
             Some(iso) => return Ok(Some(unsafe { input_text(attr, &iso) })),
             None => Typed::Null,
         },
         _ => map_field(&col.as_field(), value).map_err(|e| e.to_string())?,
     };
+    // SAFETY: `attr` is this scan's AttrPlan (callers pass one), as typed_datum requires; we are
+    // on the backend thread inside iterate_foreign_scan's #[pg_guard].
     unsafe { typed_datum(attr, typed) }
 }
 
@@ -820,15 +919,25 @@ unsafe fn typed_datum(attr: &mut AttrPlan, typed: Typed) -> Result<Option<pg_sys
         ),
         Typed::Bool(b) if native => b.into_datum(),
         Typed::TextList(v) if native && attr.typid == pg_sys::TEXTARRAYOID => v.into_datum(),
+        // SAFETY: `attr` is this scan's AttrPlan (callers pass one), as input_text requires; we are
+        // on the backend thread inside iterate_foreign_scan's #[pg_guard].
         Typed::Text(s) | Typed::Number(s) => Some(unsafe { input_text(attr, &s) }),
+        // SAFETY: `attr` is this scan's AttrPlan (callers pass one), as input_text requires; we are
+        // on the backend thread inside iterate_foreign_scan's #[pg_guard].
         Typed::Int(i) => Some(unsafe { input_text(attr, &i.to_string()) }),
+        // SAFETY: `attr` is this scan's AttrPlan (callers pass one), as input_text requires; we are
+        // on the backend thread inside iterate_foreign_scan's #[pg_guard].
         Typed::Bool(b) => Some(unsafe { input_text(attr, if b { "true" } else { "false" }) }),
         Typed::Date { year, month, day } => {
+            // SAFETY: `attr` is this scan's AttrPlan (callers pass one), as input_text requires;
+            // we are on the backend thread inside iterate_foreign_scan's #[pg_guard].
             Some(unsafe { input_text(attr, &format!("{year:04}-{month:02}-{day:02}")) })
         }
         Typed::TextList(v) => {
             let json = serde_json::to_string(&v).unwrap_or_default();
             let literal = format!("{{{}}}", &json[1..json.len().saturating_sub(1)]);
+            // SAFETY: `attr` is this scan's AttrPlan (callers pass one), as input_text requires;
+            // we are on the backend thread inside iterate_foreign_scan's #[pg_guard].
             Some(unsafe { input_text(attr, &literal) })
         }
     })
@@ -836,6 +945,13 @@ unsafe fn typed_datum(attr: &mut AttrPlan, typed: Typed) -> Result<Option<pg_sys
 
 /// Converts text through the column type's input function (numeric, date, jsonb, ...).
 unsafe fn input_text(attr: &mut AttrPlan, text: &str) -> pg_sys::Datum {
+    // SAFETY: callers pass an AttrPlan of this scan, so `typid` is a column's type. For a column of
+    // our native type the input function is looked up here on first use: fmgr_info fills every
+    // field of the all-zero FmgrInfo and records the per-tuple memory context, which is fine as
+    // those types (timestamptz, numeric, date, text) keep nothing in fn_extra. The C string has
+    // no interior NUL and outlives the call; the input function only reads it and builds a new
+    // datum in the current (per-tuple) context. Backend thread, inside iterate_foreign_scan's
+    // #[pg_guard], so an input ERROR unwinds safely.
     unsafe {
         if attr.input.is_none() {
             let mut func = pg_sys::InvalidOid;
@@ -876,11 +992,16 @@ fn sydney_to_iso(s: &str) -> Option<String> {
 #[pg_guard]
 unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
     // Parameters may have changed: fetch again on the next row.
+    // SAFETY: `node` comes from the executor for this ForeignScan, set up by begin_foreign_scan,
+    // as with_state requires; backend thread, inside #[pg_guard].
     unsafe { with_state(node, |state| state.items = None) }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    // SAFETY: `node` comes from the executor for this ForeignScan and is valid for the call.
+    // `fdw_state` is NULL or the LIVE key begin_foreign_scan stored (an integer, never
+    // dereferenced); it is cleared so a later call cannot remove a new state at a reused address.
     unsafe {
         let key = (*node).fdw_state as usize;
         if key != 0 {
@@ -895,6 +1016,10 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
     node: *mut pg_sys::ForeignScanState,
     es: *mut pg_sys::ExplainState,
 ) {
+    // SAFETY: `node` and `es` come from the executor's EXPLAIN of this ForeignScan and are valid
+    // for the call. The plan was made by our get_foreign_plan, so fdw_private is encode's List
+    // (as decode requires) and fdw_exprs holds the pushed value expressions in the same order, in
+    // plan memory. Backend thread, inside #[pg_guard], so an ERROR unwinds safely.
     unsafe {
         let plan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
         let data = PlanData::decode((*plan).fdw_private);
@@ -942,6 +1067,10 @@ unsafe extern "C-unwind" fn explain_foreign_scan(
 }
 
 unsafe fn describe_value(node: *mut pg_sys::Node) -> String {
+    // SAFETY: `node` is an fdw_exprs entry of our plan (a value expression in plan memory). Const
+    // and Param fields are read only after is_a confirmed the tag; a non-NULL Const's value is of
+    // `consttype`, whose output function returns a palloc'd NUL-terminated string, read at once.
+    // Backend thread, inside explain_foreign_scan's #[pg_guard].
     unsafe {
         let node = strip_relabel(node);
         if pgrx::is_a(node, pg_sys::NodeTag::T_Const) {
@@ -965,5 +1094,8 @@ unsafe fn describe_value(node: *mut pg_sys::Node) -> String {
 unsafe fn explain_text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {
     let label = CString::new(label).unwrap_or_default();
     let value = CString::new(value).unwrap_or_default();
+    // SAFETY: `es` is the ExplainState the executor passed to explain_foreign_scan; both strings
+    // are NUL-terminated and alive across the call, which copies them into the output. Backend
+    // thread, inside that callback's #[pg_guard].
     unsafe { pg_sys::ExplainPropertyText(label.as_ptr(), value.as_ptr(), es) };
 }
