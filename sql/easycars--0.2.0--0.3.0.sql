@@ -201,7 +201,46 @@ COMMENT ON POLICY dealership_admin_policy ON easycars.dealership IS
     'Only easycars_admin members see every dealership and create or change dealerships.';
 
 
--- Changed functions (bodies as in sql/13_sync.sql).
+-- New helpers: one lock key rule, one per-lead push used by every push path.
+CREATE FUNCTION easycars._sync_lock_key(p_type text, p_direction text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT pg_catalog.hashtext('easycars.sync.' || p_type || '.' || p_direction) $$;
+COMMENT ON FUNCTION easycars._sync_lock_key(text, text) IS
+    'Internal: the first advisory lock key of a kind of sync run (type and direction); the dealership id is the second.';
+CREATE FUNCTION easycars._push_one(p_log easycars.sync_log, p_lead_id bigint, OUT outcome text, OUT failure text)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    outcome := easycars._push_lead(p_log.dealership_id, p_lead_id);
+EXCEPTION WHEN OTHERS THEN
+    -- One lead's failure (e.g. a Code 7 validation) is recorded and does not stop the others.
+    GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
+    outcome := 'failed';
+    UPDATE easycars.lead SET last_push_error = failure WHERE dealership_id = p_log.dealership_id AND id = p_lead_id;
+END
+$$;
+COMMENT ON FUNCTION easycars._push_one(easycars.sync_log, bigint) IS
+    'Internal: pushes one lead of a run (easycars._push_lead) and returns created, updated or failed with the error, which is also stored in lead.last_push_error; every push path uses it.';
+CREATE FUNCTION easycars._push_progress(p_log easycars.sync_log, p_total integer, p_created integer, p_updated integer, p_failed integer)
+RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    UPDATE easycars.sync_progress SET total_items = p_total, current_item = p_created + p_updated + p_failed,
+           processed_count = p_created + p_updated, failed_count = p_failed
+    WHERE dealership_id = p_log.dealership_id AND sync_id = p_log.id::text;
+    PERFORM easycars._report(p_log, format('%s of %s pushed, %s failed', p_created + p_updated, p_total, p_failed));
+END
+$$;
+COMMENT ON FUNCTION easycars._push_progress(easycars.sync_log, integer, integer, integer, integer) IS
+    'Internal: records a lead push run''s progress (total, created + updated, failed) in sync_progress and as its phase.';
+REVOKE EXECUTE ON FUNCTION easycars._sync_lock_key(text, text), easycars._push_one(easycars.sync_log, bigint),
+                           easycars._push_progress(easycars.sync_log, integer, integer, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION easycars._sync_lock_key(text, text), easycars._push_one(easycars.sync_log, bigint),
+                          easycars._push_progress(easycars.sync_log, integer, integer, integer, integer)
+    TO easycars_admin, easycars_sync;
+
+-- Changed functions (bodies as in sql/13_sync_runs.sql to 16_scheduling.sql).
 CREATE OR REPLACE FUNCTION easycars._ensure_remote(p_dealership_id integer) RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -280,8 +319,8 @@ BEGIN
 
     -- Two runs of the same entity for one dealership never overlap.
     IF p_wait THEN
-        PERFORM pg_advisory_xact_lock(hashtext('easycars.sync.' || p_type || '.' || p_direction), p_dealership_id);
-    ELSIF NOT pg_try_advisory_xact_lock(hashtext('easycars.sync.' || p_type || '.' || p_direction), p_dealership_id) THEN
+        PERFORM pg_advisory_xact_lock(easycars._sync_lock_key(p_type, p_direction), p_dealership_id);
+    ELSIF NOT pg_try_advisory_xact_lock(easycars._sync_lock_key(p_type, p_direction), p_dealership_id) THEN
         UPDATE easycars.sync_log SET status = 'Skipped', completed_at = clock_timestamp(),
                error_message = 'another ' || lower(p_type) || ' ' || lower(p_direction) || ' sync of this dealership is running'
         WHERE dealership_id = p_dealership_id AND id = log.id
@@ -378,17 +417,19 @@ BEGIN
             easycars._stock_feed_sql(d) || ' WHERE s.stock_number = ANY ((SELECT stock_numbers FROM todo)::text[])', d);
 
         log := easycars._finish_run(log, 'stock', CASE WHEN r.failed > 0 THEN 'Warning' ELSE 'Success' END,
-                   r.fetched, r.created, r.updated, r.fetched - r.created - r.updated - r.failed - r.blocked, r.removed, r.failed,
-                   jsonb_build_object('fetched', r.fetched, 'created', r.created, 'updated', r.updated, 'removed', r.removed,
-                                      'failed', r.failed, 'skipped_manual', r.blocked),
-                   CASE WHEN r.failed > 0 THEN format('%s item(s) could not be stored (blank, over-long or repeated stock number, year outside 1885-2100, negative or over-large price, YardCode over 50 characters)', r.failed) END);
+                   p_processed => r.fetched, p_created => r.created, p_updated => r.updated,
+                   p_unchanged => r.fetched - r.created - r.updated - r.failed - r.blocked, p_removed => r.removed, p_failed => r.failed,
+                   p_summary => jsonb_build_object('fetched', r.fetched, 'created', r.created, 'updated', r.updated, 'removed', r.removed,
+                                                   'failed', r.failed, 'skipped_manual', r.blocked),
+                   p_error => CASE WHEN r.failed > 0 THEN format('%s item(s) could not be stored (blank, over-long or repeated stock number, year outside 1885-2100, negative or over-large price, YardCode over 50 characters)', r.failed) END);
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         -- The data changes are rolled back with this block; the log row above survives as Failed.
         -- A cancel or statement_timeout ends the run the same way: stopped, rolled back, logged.
         GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE, detail = PG_EXCEPTION_DETAIL,
                                 hint = PG_EXCEPTION_HINT, ctx = PG_EXCEPTION_CONTEXT;
-        log := easycars._finish_run(log, 'stock', 'Failed', 0, 0, 0, 0, 0, 0, jsonb_build_object('sqlstate', state), msg,
-                   concat_ws(E'\n', 'SQLSTATE ' || state, 'DETAIL: ' || detail, 'HINT: ' || hint, 'CONTEXT: ' || ctx));
+        log := easycars._finish_run(log, 'stock', 'Failed', p_processed => 0, p_created => 0, p_updated => 0, p_unchanged => 0,
+                   p_removed => 0, p_failed => 0, p_summary => jsonb_build_object('sqlstate', state), p_error => msg,
+                   p_details => concat_ws(E'\n', 'SQLSTATE ' || state, 'DETAIL: ' || detail, 'HINT: ' || hint, 'CONTEXT: ' || ctx));
     END;
     RETURN log;
 END
@@ -445,6 +486,113 @@ BEGIN
     RETURN delta;
 END
 $$;
+CREATE OR REPLACE FUNCTION easycars.push_leads(dealership_id integer, wait boolean DEFAULT false)
+RETURNS easycars.sync_log
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    d integer := push_leads.dealership_id;
+    log easycars.sync_log;
+    todo bigint[];
+    lead_id bigint;
+    pushed record;
+    n_created integer := 0; n_updated integer := 0; n_failed integer := 0;
+    failures jsonb := '[]';
+    msg text;
+    cancelled text;
+BEGIN
+    log := easycars._begin_run(d, 'Lead', 'Outbound', 'lead', wait, jsonb_build_object('routes', ARRAY['CreateLead', 'UpdateLead']));
+    IF log.status = 'Skipped' THEN
+        RETURN log;
+    END IF;
+    todo := ARRAY(SELECT easycars._leads_to_push(d));
+    PERFORM easycars._push_progress(log, cardinality(todo), 0, 0, 0);
+    FOREACH lead_id IN ARRAY todo LOOP
+        BEGIN
+            SELECT * INTO pushed FROM easycars._push_one(log, lead_id);
+        EXCEPTION WHEN query_canceled THEN
+            -- Stop at once, but keep the numbers of the leads already created in EasyCars.
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+            cancelled := msg;
+            EXIT;
+        END;
+        CASE pushed.outcome
+            WHEN 'created' THEN n_created := n_created + 1;
+            WHEN 'updated' THEN n_updated := n_updated + 1;
+            ELSE n_failed := n_failed + 1;
+                 failures := failures || jsonb_build_object('lead_id', lead_id, 'error', pushed.failure);
+        END CASE;
+        PERFORM easycars._push_progress(log, cardinality(todo), n_created, n_updated, n_failed);
+    END LOOP;
+    IF cancelled IS NOT NULL THEN
+        RETURN easycars._finish_run(log, 'lead', 'Failed', p_processed => n_created + n_updated + n_failed, p_created => n_created,
+                   p_updated => n_updated, p_unchanged => 0, p_removed => 0, p_failed => n_failed,
+                   p_summary => jsonb_build_object('created', n_created, 'updated', n_updated, 'failed', n_failed, 'failures', failures, 'cancelled', true),
+                   p_error => cancelled,
+                   p_details => format('stopped after %s of %s lead(s); the pushed ones keep their EasyCars numbers', n_created + n_updated + n_failed, cardinality(todo)));
+    END IF;
+    RETURN easycars._finish_run(log, 'lead', CASE WHEN n_failed > 0 THEN 'Warning' ELSE 'Success' END,
+               p_processed => n_created + n_updated + n_failed, p_created => n_created, p_updated => n_updated,
+               p_unchanged => 0, p_removed => 0, p_failed => n_failed,
+               p_summary => jsonb_build_object('created', n_created, 'updated', n_updated, 'failed', n_failed, 'failures', failures),
+               p_error => CASE WHEN n_failed > 0 THEN format('%s lead(s) could not be pushed; see response_summary and lead.last_push_error', n_failed) END);
+END
+$$;
+CREATE OR REPLACE FUNCTION easycars.sync_leads(dealership_id integer, wait boolean DEFAULT false)
+RETURNS easycars.sync_log
+LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    d integer := sync_leads.dealership_id;
+    log easycars.sync_log;
+    numbers text[];
+    r record;
+    msg text; state text;
+BEGIN
+    log := easycars._begin_run(d, 'Lead', 'Inbound', 'lead', wait, jsonb_build_object('route', 'GetLeadDetail'));
+    IF log.status = 'Skipped' THEN
+        RETURN log;
+    END IF;
+    SELECT coalesce(array_agg(easycars_lead_number ORDER BY easycars_lead_number), '{}') INTO numbers
+    FROM easycars.lead WHERE easycars.lead.dealership_id = d AND easycars_lead_number IS NOT NULL;
+    BEGIN
+        PERFORM easycars._report(log, format('refreshing %s lead(s)', cardinality(numbers)));
+        -- The numbers go in as a parameter, so lead_number = ANY($1) is pushed down and fetched concurrently.
+        EXECUTE format($q$
+            WITH remote AS MATERIALIZED (
+                SELECT lead_number, customer_no, vehicle_interest_label, rating_label, finance_status, finance_status_label, raw
+                FROM easycars_remote.%I WHERE lead_number = ANY($2)
+            ),
+            changed AS (
+                UPDATE easycars.lead l SET
+                    easycars_raw_data = r.raw, easycars_customer_no = coalesce(r.customer_no, l.easycars_customer_no),
+                    vehicle_interest_type = coalesce(r.vehicle_interest_label, l.vehicle_interest_type),
+                    rating = coalesce(r.rating_label, l.rating), finance_status = coalesce(r.finance_status_label, l.finance_status),
+                    finance_interested = coalesce(r.finance_status = 1, l.finance_interested),
+                    last_synced_from_easycars = now()
+                FROM remote r
+                WHERE l.dealership_id = $1 AND l.easycars_lead_number = r.lead_number
+                  AND l.easycars_raw_data IS DISTINCT FROM r.raw
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM remote)::int AS fetched, (SELECT count(*) FROM changed)::int AS updated
+        $q$, 'leads_d' || d) INTO r USING d, numbers;
+        log := easycars._finish_run(log, 'lead', CASE WHEN r.fetched < cardinality(numbers) THEN 'Warning' ELSE 'Success' END,
+                   p_processed => cardinality(numbers), p_created => 0, p_updated => r.updated, p_unchanged => r.fetched - r.updated,
+                   p_removed => 0, p_failed => cardinality(numbers) - r.fetched,
+                   p_summary => jsonb_build_object('requested', cardinality(numbers), 'found', r.fetched, 'updated', r.updated),
+                   p_error => CASE WHEN r.fetched < cardinality(numbers) THEN format('%s lead number(s) were not found in EasyCars', cardinality(numbers) - r.fetched) END);
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+        log := easycars._finish_run(log, 'lead', 'Failed', p_processed => 0, p_created => 0, p_updated => 0, p_unchanged => 0,
+                   p_removed => 0, p_failed => 0, p_summary => jsonb_build_object('sqlstate', state), p_error => msg,
+                   p_details => 'SQLSTATE ' || state);
+    END;
+    RETURN log;
+END
+$$;
 CREATE OR REPLACE PROCEDURE easycars.run_due_syncs(what pg_catalog.text DEFAULT 'all')
 LANGUAGE plpgsql
 AS $$
@@ -497,7 +645,7 @@ BEGIN
                 COMMIT;
                 -- The transaction lock of _begin_run ended with that COMMIT; a session lock now
                 -- keeps a concurrent push out across the per-lead commits.
-                IF NOT pg_try_advisory_lock(hashtext('easycars.sync.Lead.Outbound'), d) THEN
+                IF NOT pg_try_advisory_lock(easycars._sync_lock_key('Lead', 'Outbound'), d) THEN
                     PERFORM set_config('app.current_dealership_id', d::text, true);
                     UPDATE easycars.sync_log SET status = 'Skipped', completed_at = clock_timestamp(),
                            error_message = 'another lead outbound sync of this dealership is running'
@@ -509,25 +657,31 @@ BEGIN
             END IF;
             IF log.status = 'InProgress' THEN
                 DECLARE
-                    n_ok integer := 0; n_failed integer := 0;
+                    todo pg_catalog.int8[];
+                    pushed record;
+                    n_created pg_catalog.int4 := 0; n_updated pg_catalog.int4 := 0; n_failed pg_catalog.int4 := 0;
                 BEGIN
-                    FOR lead_id IN SELECT easycars._leads_to_push(d) LOOP
-                        BEGIN
-                            PERFORM set_config('app.current_dealership_id', d::text, true);
-                            PERFORM easycars._push_lead(d, lead_id);
-                            n_ok := n_ok + 1;
-                        EXCEPTION WHEN OTHERS THEN
-                            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-                            n_failed := n_failed + 1;
-                            UPDATE easycars.lead SET last_push_error = msg WHERE dealership_id = d AND id = lead_id;
-                        END;
+                    PERFORM set_config('app.current_dealership_id', d::text, true);
+                    todo := ARRAY(SELECT easycars._leads_to_push(d));
+                    FOREACH lead_id IN ARRAY todo LOOP
+                        -- Each lead commits on its own: the setting is transaction-local.
+                        PERFORM set_config('app.current_dealership_id', d::text, true);
+                        SELECT * INTO pushed FROM easycars._push_one(log, lead_id);
+                        CASE pushed.outcome
+                            WHEN 'created' THEN n_created := n_created + 1;
+                            WHEN 'updated' THEN n_updated := n_updated + 1;
+                            ELSE n_failed := n_failed + 1;
+                        END CASE;
+                        PERFORM easycars._push_progress(log, cardinality(todo), n_created, n_updated, n_failed);
                         COMMIT;
                     END LOOP;
                     PERFORM set_config('app.current_dealership_id', d::text, true);
                     PERFORM easycars._finish_run(log, 'lead', CASE WHEN n_failed > 0 THEN 'Warning' ELSE 'Success' END,
-                        n_ok + n_failed, 0, n_ok, 0, 0, n_failed, jsonb_build_object('pushed', n_ok, 'failed', n_failed),
-                        CASE WHEN n_failed > 0 THEN format('%s lead(s) could not be pushed; see lead.last_push_error', n_failed) END);
-                    PERFORM pg_advisory_unlock(hashtext('easycars.sync.Lead.Outbound'), d);
+                        p_processed => n_created + n_updated + n_failed, p_created => n_created, p_updated => n_updated,
+                        p_unchanged => 0, p_removed => 0, p_failed => n_failed,
+                        p_summary => jsonb_build_object('created', n_created, 'updated', n_updated, 'failed', n_failed),
+                        p_error => CASE WHEN n_failed > 0 THEN format('%s lead(s) could not be pushed; see lead.last_push_error', n_failed) END);
+                    PERFORM pg_advisory_unlock(easycars._sync_lock_key('Lead', 'Outbound'), d);
                 END;
             END IF;
             COMMIT;

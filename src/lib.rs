@@ -105,9 +105,29 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
-    "../sql/13_sync.sql",
-    name = "sync",
+    "../sql/13_sync_runs.sql",
+    name = "sync_runs",
     requires = ["fdw", _foreign_table_ddl]
+);
+extension_sql_file!(
+    "../sql/14_sync_stock.sql",
+    name = "sync_stock",
+    requires = ["sync_runs"]
+);
+extension_sql_file!(
+    "../sql/15_sync_leads.sql",
+    name = "sync_leads",
+    requires = ["sync_stock"]
+);
+extension_sql_file!(
+    "../sql/16_scheduling.sql",
+    name = "scheduling",
+    requires = ["sync_leads"]
+);
+extension_sql_file!(
+    "../sql/17_monitoring.sql",
+    name = "monitoring",
+    requires = ["scheduling"]
 );
 extension_sql_file!("../sql/99_security.sql", name = "security", finalize);
 

@@ -1,0 +1,32 @@
+-- Monitoring views (security_invoker: the reader's row-level security applies).
+
+CREATE VIEW easycars.recent_failed_syncs WITH (security_invoker = true) AS
+SELECT dealership_id, id AS sync_log_id, sync_type, sync_direction, started_at, completed_at, error_message,
+       records_processed, records_failed
+FROM easycars.sync_log
+WHERE status = 'Failed' AND started_at >= now() - interval '24 hours'
+ORDER BY started_at DESC;
+COMMENT ON VIEW easycars.recent_failed_syncs IS 'Failed syncs of the last 24 hours, newest first (seed 000''s monitoring query).';
+
+CREATE VIEW easycars.sync_performance_7d WITH (security_invoker = true) AS
+SELECT date(started_at) AS sync_date, sync_type, sync_direction, count(*) AS total_syncs,
+       count(*) FILTER (WHERE status = 'Success') AS successful,
+       count(*) FILTER (WHERE status = 'Warning') AS warnings,
+       count(*) FILTER (WHERE status = 'Failed') AS failed,
+       count(*) FILTER (WHERE status = 'Skipped') AS skipped,
+       sum(records_processed) AS total_records,
+       round(avg(extract(epoch FROM completed_at - started_at)), 3) AS avg_duration_seconds
+FROM easycars.sync_log
+WHERE started_at >= now() - interval '7 days' AND completed_at IS NOT NULL
+GROUP BY 1, 2, 3
+ORDER BY 1 DESC, 2, 3;
+COMMENT ON VIEW easycars.sync_performance_7d IS 'Syncs per day, type and direction over the last 7 days: counts by outcome, records, average duration (seed 000''s report).';
+
+-- Only runs of dealerships the reader may act for (the dealership is in application_name).
+CREATE VIEW easycars.running_syncs WITH (security_invoker = true, security_barrier = true) AS
+SELECT a.pid, a.application_name AS progress, now() - a.xact_start AS running_for, a.state, a.wait_event_type, a.wait_event
+FROM pg_catalog.pg_stat_activity a
+WHERE a.application_name LIKE 'easycars %'
+  AND easycars.may_act_for(pg_catalog.substring(a.application_name, ' d=([0-9]{1,9}) ')::integer);
+COMMENT ON VIEW easycars.running_syncs IS
+    'Sync runs in progress right now, from any session, with their current phase (published as application_name, visible before the run commits).';
