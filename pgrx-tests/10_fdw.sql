@@ -1,7 +1,7 @@
 -- The foreign data wrapper against the real simulator over HTTP: reads, pushdown, cached plans,
 -- LIMIT, faults, token expiry, cancel, tenant rule, options, and writes of leads and quotations.
 BEGIN;
-SELECT plan(74);
+SELECT plan(82);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -203,6 +203,39 @@ RESET statement_timeout;
 SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "CreateLead", "ms": 0}') \g /dev/null
 SELECT is((SELECT count(*)::int FROM pg_backend_memory_contexts WHERE name LIKE 'Wrappers_modify%'), 0,
           'and its write state is freed (no modify memory context is left in the session)');
+SELECT is((SELECT scans || '/' || writes FROM easycars._fdw_live_states()), '0/0', 'no scan or write state is left in the backend');
+
+-- RETURNING: what EasyCars assigned comes back from the statement itself.
+CREATE TEMP TABLE returned AS
+WITH made AS (
+    INSERT INTO ec1.leads (vehicle_make, vehicle_model, vehicle_type, vehicle_year, is_vehicle_new, vehicle_interest, external_id, customer_name, customer_email)
+    VALUES ('Ford', 'Ranger', 1, 2023, true, 1, 'ret-1', 'Ret One', 'ret1@example.com'),
+           ('Ford', 'Everest', 1, 2023, true, 1, 'ret-2', 'Ret Two', 'ret2@example.com')
+    RETURNING lead_number, customer_no, external_id, customer_name)
+SELECT * FROM made;
+SELECT is((SELECT count(*)::int FROM returned WHERE lead_number ~ '^[0-9]{6}$' AND customer_no ~ '^[0-9]{5}$'), 2,
+          'INSERT ... RETURNING gives each new LeadNumber and CustomerNo');
+SELECT is((SELECT array_agg(external_id || ':' || customer_name ORDER BY external_id) FROM returned), ARRAY['ret-1:Ret One', 'ret-2:Ret Two'],
+          'with the values inserted');
+SELECT results_eq($$SELECT lead_number, customer_no FROM returned ORDER BY external_id$$,
+                  $$SELECT lead_number, customer_no FROM easycars.fdw_insert_results() WHERE external_id LIKE 'ret-%' ORDER BY external_id$$,
+                  'the same numbers fdw_insert_results() keeps for compatibility');
+CREATE TEMP TABLE updated AS
+WITH u AS (UPDATE ec1.leads SET rating = 1 WHERE lead_number = (SELECT min(lead_number) FROM returned) RETURNING lead_number, rating)
+SELECT * FROM u;
+SELECT results_eq($$SELECT lead_number, rating FROM updated$$, $$SELECT min(lead_number), 1 FROM returned$$,
+                  'UPDATE ... RETURNING gives the lead number and the values set');
+SELECT throws_like($$INSERT INTO ec1.leads (vehicle_make, customer_name, customer_email) VALUES ('Toyota', 'X', 'x@example.com') RETURNING lead_number$$,
+                   'EasyCars requires %', 'a refused row fails the statement, RETURNING or not');
+SELECT is((SELECT scans || '/' || writes FROM easycars._fdw_live_states()), '0/0', 'and leaves no write state behind');
+CREATE TEMP TABLE quoted AS
+WITH q AS (
+    INSERT INTO ec1.quotations (yard_code, vehicle_make, vehicle_model, vehicle_type, is_vehicle_new, vehicle_year, quote_date,
+                                base_price, selling_price, rego_state, customer)
+    VALUES ('100', 'Toyota', 'HiLux', 1, false, 2021, '2026-11-22', 45000, 48990, 'NSW', '{"Name": "Ret Quote", "Email": "rq@example.com"}')
+    RETURNING quote_number)
+SELECT * FROM q;
+SELECT matches((SELECT quote_number FROM quoted), '^[0-9]{6}$', 'INSERT INTO quotations ... RETURNING quote_number');
 
 -- Contacts and quotations.
 SELECT results_eq($$SELECT name FROM ec1.contacts WHERE email = 'buyer3@example.com'$$, $$VALUES ('Buyer 3')$$, 'SearchContacts by email');
@@ -210,7 +243,7 @@ SELECT throws_ok('SELECT * FROM ec1.contacts', '0A000', NULL, 'contacts need a f
 INSERT INTO ec1.quotations (yard_code, vehicle_make, vehicle_model, vehicle_type, is_vehicle_new, vehicle_year, quote_date,
                             base_price, selling_price, rego_state, customer)
 VALUES ('100', 'Toyota', 'HiLux', 1, false, 2021, '2026-11-21', 45000, 48990, 'NSW', '{"Name": "Jo Citizen", "Email": "jo@example.com"}');
-SELECT matches((SELECT quote_number FROM easycars.fdw_insert_results() WHERE entity = 'quotations'), '^[0-9]{6}$', 'CreateQuotation returns a quote number');
+SELECT matches((SELECT quote_number FROM easycars.fdw_insert_results() WHERE entity = 'quotations' ORDER BY created_at DESC LIMIT 1), '^[0-9]{6}$', 'CreateQuotation returns a quote number');
 SELECT is(pg_temp.last_body('CreateQuotation')->>'QuoteDate', '21/11/2026', 'dates are sent as dd/MM/yyyy');
 SELECT throws_ok('SELECT * FROM ec1.quotations', '0A000', NULL, 'quotations are insert-only');
 

@@ -52,7 +52,9 @@ BEGIN
                                is_vehicle_new, vehicle_interest, notes, vehicle_source_page_url, finance_status, rating,
                                external_id, customer_no, customer_name, customer_email, customer_phone, customer_mobile,
                                customer_state, customer_postcode)
-                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)$q$, tbl)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                           RETURNING lead_number, customer_no$q$, tbl)
+        INTO made
         USING l.v_stock_number, coalesce(l.v_make, l.vehicle_make), coalesce(l.v_model, l.vehicle_model),
               coalesce(l.v_price, l.vehicle_price),
               coalesce(easycars._enum_code('vehicle_type', l.vehicle_type),
@@ -61,7 +63,6 @@ BEGIN
               coalesce(easycars._enum_code('interest', l.vehicle_interest_type), 1),
               l.message, l.source_page_url, easycars._enum_code('finance', l.finance_status), easycars._enum_code('rating', l.rating),
               l.id::text, l.easycars_customer_no, l.name, l.email, l.phone, l.mobile, l.customer_state, l.customer_postcode;
-        SELECT * INTO made FROM easycars.fdw_insert_results() r WHERE r.entity = 'leads' AND r.external_id = l.id::text ORDER BY r.created_at DESC LIMIT 1;
         IF made.lead_number IS NULL THEN
             RAISE EXCEPTION 'EasyCars did not return a lead number for lead %', l.id USING ERRCODE = 'external_routine_exception';
         END IF;

@@ -19,6 +19,13 @@ CREATE FUNCTION easycars.may_act_for(dealership_id integer) RETURNS boolean
 STABLE PARALLEL RESTRICTED LANGUAGE c AS 'MODULE_PATHNAME', 'may_act_for_sql_wrapper';
 CREATE FUNCTION easycars._syncable_dealerships() RETURNS SETOF integer
 STRICT STABLE PARALLEL RESTRICTED LANGUAGE c AS 'MODULE_PATHNAME', '_syncable_dealerships_wrapper';
+CREATE FUNCTION easycars._fdw_live_states() RETURNS TABLE (scans bigint, writes bigint)
+STRICT VOLATILE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_fdw_live_states_wrapper';
+REVOKE EXECUTE ON FUNCTION easycars._fdw_live_states() FROM PUBLIC;
+COMMENT ON FUNCTION easycars.fdw_insert_results() IS
+    'What this session''s INSERTs into easycars foreign tables created in EasyCars, oldest first: the new LeadNumber and CustomerNo (leads) or QuoteNumber (quotations), with the ExternalID sent. Kept for compatibility: INSERT ... RETURNING lead_number, customer_no (or quote_number) returns the same at once. Kept until easycars.clear_fdw_insert_results() or the end of the session.';
+COMMENT ON FUNCTION easycars._fdw_live_states() IS
+    'Internal, for tests and diagnostics: how many foreign-table scan and write states this backend holds now (0 and 0 between statements, also after an ERROR or a cancel).';
 COMMENT ON FUNCTION easycars.current_dealership_id() IS
     'The dealership this session acts for: app.current_dealership_id (a positive integer written plainly: no sign, spaces or leading zeros) when the current role may act for it, else NULL. Every row-level security policy of easycars compares against it.';
 COMMENT ON FUNCTION easycars.may_act_for(integer) IS
@@ -591,6 +598,62 @@ BEGIN
                    p_details => 'SQLSTATE ' || state);
     END;
     RETURN log;
+END
+$$;
+CREATE OR REPLACE FUNCTION easycars._push_lead(p_dealership_id integer, p_lead_id bigint) RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    l record;
+    tbl text := format('easycars_remote.%I', 'leads_d' || p_dealership_id);
+    made record;
+    found bigint;
+BEGIN
+    SELECT ld.*, v.make AS v_make, v.model AS v_model, v.year AS v_year, v.price AS v_price, v.condition AS v_condition,
+           v.stock_type AS v_stock_type, v.easycars_stock_number AS v_stock_number
+    INTO l
+    FROM easycars.lead ld LEFT JOIN easycars.vehicle v ON v.dealership_id = ld.dealership_id AND v.id = ld.vehicle_id
+    WHERE ld.dealership_id = p_dealership_id AND ld.id = p_lead_id
+    FOR UPDATE OF ld;
+    IF l.easycars_lead_number IS NULL THEN
+        -- ExternalID is the local lead id, so a lead created twice can be recognised in EasyCars.
+        EXECUTE format($q$INSERT INTO %s (stock_number, vehicle_make, vehicle_model, vehicle_price, vehicle_type, vehicle_year,
+                               is_vehicle_new, vehicle_interest, notes, vehicle_source_page_url, finance_status, rating,
+                               external_id, customer_no, customer_name, customer_email, customer_phone, customer_mobile,
+                               customer_state, customer_postcode)
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                           RETURNING lead_number, customer_no$q$, tbl)
+        INTO made
+        USING l.v_stock_number, coalesce(l.v_make, l.vehicle_make), coalesce(l.v_model, l.vehicle_model),
+              coalesce(l.v_price, l.vehicle_price),
+              coalesce(easycars._enum_code('vehicle_type', l.vehicle_type),
+                       CASE l.v_stock_type WHEN 'A' THEN 1 WHEN 'M' THEN 2 WHEN 'B' THEN 3 WHEN 'C' THEN 4 WHEN 'H' THEN 5 WHEN 'T' THEN 6 END, 1),
+              coalesce(l.v_year, l.vehicle_year), coalesce(l.is_vehicle_new, l.v_condition = 'new'),
+              coalesce(easycars._enum_code('interest', l.vehicle_interest_type), 1),
+              l.message, l.source_page_url, easycars._enum_code('finance', l.finance_status), easycars._enum_code('rating', l.rating),
+              l.id::text, l.easycars_customer_no, l.name, l.email, l.phone, l.mobile, l.customer_state, l.customer_postcode;
+        IF made.lead_number IS NULL THEN
+            RAISE EXCEPTION 'EasyCars did not return a lead number for lead %', l.id USING ERRCODE = 'external_routine_exception';
+        END IF;
+        UPDATE easycars.lead SET easycars_lead_number = made.lead_number, easycars_customer_no = made.customer_no,
+               last_synced_to_easycars = now(), last_push_error = NULL, easycars_push_digest = easycars._lead_push_digest(lead)
+        WHERE dealership_id = p_dealership_id AND id = l.id;
+        RETURN 'created';
+    END IF;
+    EXECUTE format($q$UPDATE %s SET notes = $2, rating = $3, finance_status = $4, vehicle_interest = $5, lead_status = $6,
+                          customer_no = $7, customer_name = $8, customer_email = $9, customer_phone = $10, customer_mobile = $11
+                      WHERE lead_number = $1$q$, tbl)
+    USING l.easycars_lead_number, l.message, easycars._enum_code('rating', l.rating), easycars._enum_code('finance', l.finance_status),
+          easycars._enum_code('interest', l.vehicle_interest_type), easycars._lead_status_code(l.status),
+          l.easycars_customer_no, l.name, l.email, l.phone, l.mobile;
+    GET DIAGNOSTICS found = ROW_COUNT;
+    IF found = 0 THEN
+        RAISE EXCEPTION 'lead % (EasyCars %) was not found in EasyCars', l.id, l.easycars_lead_number
+            USING ERRCODE = 'no_data_found', HINT = 'It may belong to another lead source; clear easycars_lead_number to create it again.';
+    END IF;
+    UPDATE easycars.lead SET last_synced_to_easycars = now(), last_push_error = NULL, easycars_push_digest = easycars._lead_push_digest(lead)
+    WHERE dealership_id = p_dealership_id AND id = l.id;
+    RETURN 'updated';
 END
 $$;
 CREATE OR REPLACE PROCEDURE easycars.run_due_syncs(what pg_catalog.text DEFAULT 'all')

@@ -100,6 +100,7 @@ extension_sql_file!(
         easycars_fdw_meta,
         fdw_insert_results,
         clear_fdw_insert_results,
+        _fdw_live_states,
         _foreign_table_ddl,
         _jsonb_encoder_check
     ]

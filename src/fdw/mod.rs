@@ -8,6 +8,7 @@ pub mod jsonb;
 pub mod modify;
 pub mod runtime;
 pub mod scan;
+pub mod write;
 
 use catalog::Entity;
 use pgrx::pg_sys;
@@ -63,36 +64,6 @@ pub enum FdwError {
     BadRow(String),
     #[error("internal error in easycars_fdw: {0}")]
     Internal(&'static str),
-    /// A Postgres ERROR raised inside a write (a cancel, say), carried out as a value so the
-    /// framework can free its state before it is raised again, unchanged.
-    #[error("{message}")]
-    Raised {
-        code: PgSqlErrorCode,
-        message: String,
-        detail: Option<String>,
-        hint: Option<String>,
-    },
-}
-
-/// Runs part of a write so that a Postgres ERROR raised inside it (a cancel or
-/// `statement_timeout` while EasyCars is slow, a failed conversion) comes back as
-/// [`FdwError::Raised`]. supabase-wrappers frees its modify state and memory context only for a
-/// returned error; an ERROR unwinding through it leaked both for the rest of the session.
-fn contained<T>(f: impl FnOnce() -> Result<T, FdwError>) -> Result<T, FdwError> {
-    use pgrx::pg_sys::panic::CaughtError;
-    PgTryBuilder::new(std::panic::AssertUnwindSafe(f))
-        .catch_others(|caught| {
-            Err(match caught {
-                CaughtError::PostgresError(e) | CaughtError::ErrorReport(e) => FdwError::Raised {
-                    code: e.sql_error_code(),
-                    message: e.message().to_owned(),
-                    detail: e.detail().map(str::to_owned),
-                    hint: e.hint().map(str::to_owned),
-                },
-                CaughtError::RustPanic { .. } => FdwError::Internal("a write panicked"),
-            })
-        })
-        .execute()
 }
 
 impl FdwError {
@@ -110,21 +81,6 @@ impl From<FdwError> for ErrorReport {
         use PgSqlErrorCode::*;
         let e = match e {
             FdwError::Credentials(inner) => return inner.into(),
-            FdwError::Raised {
-                code,
-                message,
-                detail,
-                hint,
-            } => {
-                let mut report = ErrorReport::new(code, message, "easycars_fdw");
-                if let Some(d) = detail {
-                    report = report.set_detail(d);
-                }
-                if let Some(h) = hint {
-                    report = report.set_hint(h);
-                }
-                return report;
-            }
             other => other,
         };
         let message = e.to_string();
@@ -181,7 +137,7 @@ impl From<FdwError> for ErrorReport {
                 _ => (ERRCODE_FDW_ERROR, None),
             },
             FdwError::BadRow(_) => (ERRCODE_FDW_INVALID_DATA_TYPE, None),
-            FdwError::Credentials(_) | FdwError::Raised { .. } => unreachable!(),
+            FdwError::Credentials(_) => unreachable!(),
             FdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),
         };
         let report = ErrorReport::new(code, message, "easycars_fdw");
@@ -368,24 +324,21 @@ pub unsafe fn table_options(ftable_oid: pg_sys::Oid) -> HashMap<String, String> 
     unsafe { options_map((*pg_sys::GetForeignTable(ftable_oid)).options) }
 }
 
-/// The wrapper instance the framework creates per server for writes and schema import.
+/// The wrapper instance the framework creates per server, for `IMPORT FOREIGN SCHEMA`.
 #[wrappers_fdw(
     version = "0.3.0",
     author = "easycars",
     website = "https://github.com/easycars/easycars",
     error_type = "FdwError"
 )]
-pub struct EasycarsFdw {
-    server: ServerConfig,
-    modify: Option<modify::ModifyState>,
-}
+pub struct EasycarsFdw {}
 
 impl ForeignDataWrapper<FdwError> for EasycarsFdw {
     fn new(server: ForeignServer) -> Result<Self, FdwError> {
-        Ok(EasycarsFdw {
-            server: ServerConfig::for_server(server.server_oid)?,
-            modify: None,
-        })
+        // The server's options are checked here too (IMPORT FOREIGN SCHEMA); scans and writes
+        // read them again themselves, so a cached plan always sees the current ones.
+        ServerConfig::for_server(server.server_oid)?;
+        Ok(EasycarsFdw {})
     }
 
     // Scans never reach these: `fdw_routine_hook` replaces every scan callback with ours.
@@ -408,33 +361,25 @@ impl ForeignDataWrapper<FdwError> for EasycarsFdw {
         Ok(())
     }
 
-    fn begin_modify(&mut self, options: &HashMap<String, String>) -> Result<(), FdwError> {
-        let server = &self.server;
-        self.modify = Some(contained(|| modify::ModifyState::begin(server, options))?);
-        Ok(())
+    // Writes never reach these either: `fdw_routine_hook` installs our own write callbacks
+    // (see `write`), which can return what EasyCars created and free everything on ERROR.
+    fn begin_modify(&mut self, _options: &HashMap<String, String>) -> Result<(), FdwError> {
+        Err(FdwError::Internal("framework write path called"))
     }
 
-    fn insert(&mut self, row: &Row) -> Result<(), FdwError> {
-        let (server, modify) = (&self.server, self.modify.as_mut());
-        let modify = modify.ok_or(FdwError::Internal("insert before begin_modify"))?;
-        contained(|| modify.insert(server, row))
+    fn insert(&mut self, _row: &Row) -> Result<(), FdwError> {
+        Err(FdwError::Internal("framework write path called"))
     }
 
-    fn update(&mut self, rowid: &Cell, new_row: &Row) -> Result<(), FdwError> {
-        let (server, modify) = (&self.server, self.modify.as_mut());
-        let modify = modify.ok_or(FdwError::Internal("update before begin_modify"))?;
-        contained(|| modify.update(server, rowid, new_row))
+    fn update(&mut self, _rowid: &Cell, _new_row: &Row) -> Result<(), FdwError> {
+        Err(FdwError::Internal("framework write path called"))
     }
 
     fn delete(&mut self, _rowid: &Cell) -> Result<(), FdwError> {
-        Err(FdwError::NeedsFilter {
-            message: "EasyCars records cannot be deleted",
-            hint: "Mark a lead deleted with UPDATE ... SET lead_status = 90; a deleted lead cannot be reactivated.",
-        })
+        Err(FdwError::Internal("framework write path called"))
     }
 
     fn end_modify(&mut self) -> Result<(), FdwError> {
-        self.modify = None;
         Ok(())
     }
 
@@ -532,6 +477,7 @@ impl ForeignDataWrapper<FdwError> for EasycarsFdw {
 
     fn fdw_routine_hook(routine: &mut pgrx::PgBox<pg_sys::FdwRoutine, pgrx::AllocatedByRust>) {
         scan::install(routine);
+        write::install(routine);
     }
 }
 
@@ -586,6 +532,16 @@ fn _foreign_table_ddl(
         reason: "expected stock, leads, contacts or quotations".into(),
     })?;
     Ok(entity.create_statement_named(table_schema, table_name, server))
+}
+
+/// How many scan and write states this backend holds now; both are 0 between statements, also
+/// after a statement an ERROR or a cancel stopped (for the tests, and for diagnostics).
+#[pg_extern(volatile, parallel_safe)]
+fn _fdw_live_states() -> TableIterator<'static, (name!(scans, i64), name!(writes, i64))> {
+    TableIterator::once((
+        scan::live_count() as i64,
+        write::LIVE_WRITES.load(std::sync::atomic::Ordering::Relaxed) as i64,
+    ))
 }
 
 /// Whether the FDW's `jsonb` encoder (`easycars-jsonb`) builds exactly `jsonb_in`'s bytes for a

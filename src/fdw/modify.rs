@@ -1,6 +1,7 @@
 //! Writing to EasyCars: INSERT into leads (CreateLead) and quotations (CreateQuotation), UPDATE of
-//! leads (UpdateLead with only the changed columns). Foreign-table writes cannot use RETURNING in
-//! supabase-wrappers 0.1.28, so every created number is kept for `easycars.fdw_insert_results()`.
+//! leads (UpdateLead with only the changed columns). The executor callbacks that call this are in
+//! `write.rs`; what EasyCars created comes back through `RETURNING`, and is also kept for
+//! `easycars.fdw_insert_results()` (from the time writes could not return it).
 
 use super::catalog::Entity;
 use super::fetch::{session, Session};
@@ -15,12 +16,12 @@ use supabase_wrappers::prelude::{Cell, Row};
 
 /// One record EasyCars created for this session.
 #[derive(Debug, Clone)]
-struct Created {
-    entity: &'static str,
-    external_id: Option<String>,
-    lead_number: Option<String>,
-    customer_no: Option<String>,
-    quote_number: Option<String>,
+pub struct Created {
+    pub entity: &'static str,
+    pub external_id: Option<String>,
+    pub lead_number: Option<String>,
+    pub customer_no: Option<String>,
+    pub quote_number: Option<String>,
     at: TimestampWithTimeZone,
 }
 
@@ -70,7 +71,13 @@ impl ModifyState {
         })
     }
 
-    pub fn insert(&mut self, _server: &ServerConfig, row: &Row) -> Result<(), FdwError> {
+    /// The entity this statement writes.
+    pub fn entity(&self) -> Entity {
+        self.entity
+    }
+
+    /// Creates the row in EasyCars; returns what EasyCars assigned to it.
+    pub fn insert(&mut self, row: &Row) -> Result<Created, FdwError> {
         let columns = row_json(self.entity, row, true)?;
         match self.entity {
             Entity::Leads => self.create_lead(columns),
@@ -78,12 +85,8 @@ impl ModifyState {
         }
     }
 
-    pub fn update(
-        &mut self,
-        _server: &ServerConfig,
-        rowid: &Cell,
-        row: &Row,
-    ) -> Result<(), FdwError> {
+    /// Sends the changed columns of one lead with UpdateLead.
+    pub fn update(&mut self, rowid: &Cell, row: &Row) -> Result<(), FdwError> {
         if self.entity != Entity::Leads {
             return Err(FdwError::NeedsFilter {
                 message: "EasyCars quotations cannot be changed once created",
@@ -129,7 +132,7 @@ impl ModifyState {
         );
     }
 
-    fn create_lead(&mut self, mut body: Map<String, Value>) -> Result<(), FdwError> {
+    fn create_lead(&mut self, mut body: Map<String, Value>) -> Result<Created, FdwError> {
         if body.contains_key("LeadStatus") {
             return Err(FdwError::BadRow(
                 "lead_status cannot be set by CreateLead; UPDATE it after the insert".into(),
@@ -147,18 +150,19 @@ impl ModifyState {
                 .client
                 .create_lead(&self.session.creds, &request),
         )?;
-        remember(Created {
+        let created = Created {
             entity: "leads",
             external_id,
             lead_number: answer.lead_number,
             customer_no: answer.customer_no,
             quote_number: None,
             at: now(),
-        });
-        Ok(())
+        };
+        remember(created.clone());
+        Ok(created)
     }
 
-    fn create_quotation(&mut self, mut body: Map<String, Value>) -> Result<(), FdwError> {
+    fn create_quotation(&mut self, mut body: Map<String, Value>) -> Result<Created, FdwError> {
         // `details` carries everything without a column (receipts, trade-ins, extras, series, ...).
         if let Some(Value::Object(details)) = body.remove("") {
             for (k, v) in details {
@@ -172,15 +176,16 @@ impl ModifyState {
                 .client
                 .create_quotation(&self.session.creds, &request),
         )?;
-        remember(Created {
+        let created = Created {
             entity: "quotations",
             external_id: None,
             lead_number: request.lead_number.clone(),
             customer_no: answer.customer_no1,
             quote_number: answer.quote_number,
             at: now(),
-        });
-        Ok(())
+        };
+        remember(created.clone());
+        Ok(created)
     }
 }
 

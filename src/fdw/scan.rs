@@ -473,6 +473,11 @@ thread_local! {
     static LIVE: RefCell<HashMap<usize, Box<ScanState>>> = RefCell::new(HashMap::new());
 }
 
+/// How many scan states this backend holds now (none between statements).
+pub fn live_count() -> usize {
+    LIVE.with_borrow(HashMap::len)
+}
+
 /// Frees the scan states of an aborted (sub)transaction; called from the xact callbacks.
 pub fn release_on_abort(subxact: Option<pg_sys::SubTransactionId>) {
     LIVE.with_borrow_mut(|live| match subxact {
