@@ -1,7 +1,7 @@
 -- The foreign data wrapper against the real simulator over HTTP: reads, pushdown, cached plans,
 -- LIMIT, faults, token expiry, cancel, tenant rule, options, and writes of leads and quotations.
 BEGIN;
-SELECT plan(82);
+SELECT plan(83);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -121,6 +121,7 @@ EXCEPTION WHEN OTHERS THEN GET STACKED DIAGNOSTICS m = MESSAGE_TEXT, s = RETURNE
 END $$;
 CREATE TEMP TABLE auth_error AS SELECT pg_temp.error_of('SELECT count(*) FROM pg_temp.stock3') AS e;
 SELECT matches((SELECT e FROM auth_error), '^28000 ', 'bad credentials give SQLSTATE 28000');
+SELECT matches((SELECT e FROM auth_error), '^28000 EasyCars authentication failed: ', 'with EasyCars named once, not as "EasyCars easycars"');
 SELECT ok((SELECT strpos(e, s.client_secret) = 0 AND strpos(e, (SELECT secret FROM bad)) = 0 AND strpos(e, s.account_secret) = 0
            FROM auth_error, easycars_test.sim_dealer s WHERE s.n = 3), 'the error names no secret');
 

@@ -295,31 +295,31 @@ pub struct LeadDetail {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ApiError {
     /// Bad ClientID/ClientSecret, a rejected token after one refresh, or a Code 1 account error.
-    #[error("easycars authentication failed: {message}")]
+    #[error("EasyCars authentication failed: {message}")]
     Auth {
         /// Server text (scrubbed).
         message: String,
     },
     /// Code 7 (Failed): validation error, lead not found, ... Never retried.
-    #[error("easycars rejected the request: {message}")]
+    #[error("EasyCars rejected the request: {message}")]
     Validation {
         /// Server text (scrubbed).
         message: String,
     },
     /// Code 5 (Warning), still returned after the retries.
-    #[error("easycars returned a warning: {message}")]
+    #[error("EasyCars returned a warning: {message}")]
     Warning {
         /// Server text (scrubbed).
         message: String,
     },
     /// Code 9 (SystemError), still returned after the retries.
-    #[error("easycars system error: {message}")]
+    #[error("EasyCars system error: {message}")]
     System {
         /// Server text (scrubbed).
         message: String,
     },
     /// An undocumented `Code`.
-    #[error("easycars returned undocumented code {code} from {route}: {message}")]
+    #[error("EasyCars returned undocumented code {code} from {route}: {message}")]
     UnknownCode {
         /// Route, e.g. `StockService/GetAdvertisementStocks`.
         route: &'static str,
@@ -329,7 +329,7 @@ pub enum ApiError {
         message: String,
     },
     /// An HTTP status that is not an EasyCars envelope answer (5xx after retries, other 4xx).
-    #[error("easycars answered HTTP {status} on {route}")]
+    #[error("EasyCars answered HTTP {status} on {route}")]
     Http {
         /// HTTP status.
         status: u16,
@@ -339,7 +339,7 @@ pub enum ApiError {
     /// A 3xx answer. Redirects are never followed (they could carry the secrets elsewhere) nor
     /// retried; the `Location` is not kept. Usually a wrong `base_url` (e.g. http instead of
     /// https, or a missing path).
-    #[error("easycars answered with a redirect (HTTP {status}) on {route}; redirects are not followed, check the base URL")]
+    #[error("EasyCars answered with a redirect (HTTP {status}) on {route}; redirects are not followed, check the base URL")]
     Redirected {
         /// HTTP status (300-399).
         status: u16,
@@ -347,7 +347,7 @@ pub enum ApiError {
         route: &'static str,
     },
     /// HTTP 429 after the retries, or a `Retry-After` longer than the remaining deadline.
-    #[error("easycars rate limit on {route} (retry after {retry_after:?})")]
+    #[error("EasyCars rate limit on {route} (retry after {retry_after:?})")]
     RateLimited {
         /// Route.
         route: &'static str,
@@ -355,13 +355,13 @@ pub enum ApiError {
         retry_after: Option<Duration>,
     },
     /// One HTTP exchange took longer than `request_timeout` (after the retries).
-    #[error("easycars request to {route} timed out")]
+    #[error("EasyCars request to {route} timed out")]
     Timeout {
         /// Route.
         route: &'static str,
     },
     /// Connection, TLS or transfer failure (after the retries).
-    #[error("network error calling easycars {route}: {detail}")]
+    #[error("network error calling EasyCars {route}: {detail}")]
     Network {
         /// Route.
         route: &'static str,
@@ -369,7 +369,7 @@ pub enum ApiError {
         detail: String,
     },
     /// A body that is not the expected JSON (after the retries).
-    #[error("malformed response from easycars {route}: {detail}")]
+    #[error("malformed response from EasyCars {route}: {detail}")]
     Malformed {
         /// Route.
         route: &'static str,
@@ -377,7 +377,7 @@ pub enum ApiError {
         detail: String,
     },
     /// A body larger than `max_response_bytes`.
-    #[error("response from easycars {route} exceeds the limit of {limit} bytes")]
+    #[error("response from EasyCars {route} exceeds the limit of {limit} bytes")]
     TooLarge {
         /// Route.
         route: &'static str,
@@ -385,7 +385,7 @@ pub enum ApiError {
         limit: u64,
     },
     /// The total deadline of the logical call ran out.
-    #[error("easycars {route}: deadline exceeded after {attempts} attempt(s); last error: {last}")]
+    #[error("EasyCars {route}: deadline exceeded after {attempts} attempt(s); last error: {last}")]
     DeadlineExceeded {
         /// Route.
         route: &'static str,
@@ -395,7 +395,7 @@ pub enum ApiError {
         last: String,
     },
     /// A bad configuration or an unserialisable request.
-    #[error("invalid easycars client input: {message}")]
+    #[error("invalid EasyCars client input: {message}")]
     InvalidInput {
         /// What is wrong.
         message: String,

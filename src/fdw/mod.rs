@@ -58,7 +58,8 @@ pub enum FdwError {
     },
     #[error("{0}")]
     Credentials(#[from] crate::error::EasycarsError),
-    #[error("EasyCars {0}")]
+    /// EasyCars' own message, which already names EasyCars.
+    #[error("{0}")]
     Api(#[from] easycars_api::client::ApiError),
     #[error("{0}")]
     BadRow(String),
@@ -134,7 +135,15 @@ impl From<FdwError> for ErrorReport {
                     ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
                     Some("Redirects are never followed (they could carry the credentials elsewhere); give the API root itself, with https.".into()),
                 ),
-                _ => (ERRCODE_FDW_ERROR, None),
+                ApiError::Warning { .. } | ApiError::System { .. } | ApiError::UnknownCode { .. } => (
+                    ERRCODE_FDW_ERROR,
+                    Some("EasyCars reported a problem on its side; try again later, or ask EasyCars support with the message.".into()),
+                ),
+                ApiError::Malformed { .. } => (
+                    ERRCODE_FDW_REPLY_HANDLE,
+                    Some("EasyCars answered something that is not its documented JSON; the call was retried.".into()),
+                ),
+                ApiError::InvalidInput { .. } => (ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE, None),
             },
             FdwError::BadRow(_) => (ERRCODE_FDW_INVALID_DATA_TYPE, None),
             FdwError::Credentials(_) => unreachable!(),
