@@ -1,6 +1,6 @@
 -- Every CHECK constraint rejects a bad value (23514) and every foreign key cascades or nulls as designed.
 BEGIN;
-SELECT plan(59);
+SELECT plan(66);
 \ir _fixtures.psql
 
 CREATE FUNCTION pg_temp.bad(sql text, constraint_name text) RETURNS text LANGUAGE plpgsql AS $$
@@ -105,6 +105,18 @@ SELECT is((SELECT sum(n)::int FROM (
     SELECT count(*) FROM easycars.sync_state WHERE dealership_id = 102) AS t(n)), 0,
     'deleting a dealership cascades to every tenant table');
 SELECT is((SELECT count(*)::int FROM easycars.sync_log WHERE dealership_id = 101), 1, 'the other dealership is untouched');
+
+-- The lead table's enum CHECK lists are exactly the labels of the one definition in Rust (the
+-- wrapper's _label columns and the push codes come from it too), in the same order.
+CREATE TEMP TABLE enum_checks (kind text, conname text);
+INSERT INTO enum_checks VALUES ('interest', 'lead_vehicle_interest_chk'), ('rating', 'lead_rating_chk'),
+    ('finance', 'lead_finance_status_chk'), ('vehicle_type', 'lead_vehicle_type_chk'), ('status', 'lead_status_chk');
+SELECT is(ARRAY(SELECT m[1] FROM regexp_matches(pg_get_constraintdef(c.oid), '''([^'']+)''::', 'g') AS m),
+          easycars._enum_labels(e.kind), 'lead CHECK ' || e.conname || ' lists exactly the EasyCars ' || e.kind || ' labels')
+FROM enum_checks e JOIN pg_constraint c ON c.conname = e.conname AND c.conrelid = 'easycars.lead'::regclass;
+SELECT is(ARRAY(SELECT easycars._enum_code(e.kind, l) FROM enum_checks e, unnest(easycars._enum_labels(e.kind)) l WHERE e.kind = 'rating'),
+          ARRAY[1, 2, 3], 'and their codes are EasyCars'' (Rating Cold=1, Warm=2, Hot=3)');
+SELECT is(easycars._lead_status_code('in_progress'), 30, 'lead status in_progress is LeadStatus 30');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,23 +1,12 @@
 -- Leads out (CreateLead, UpdateLead) and in (GetLeadDetail).
 
--- Lead enums, EasyCars codes to our labels and back.
-CREATE FUNCTION easycars._lead_status_code(p_status text) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT CASE p_status WHEN 'new' THEN 10 WHEN 'in_progress' THEN 30 WHEN 'won' THEN 50 WHEN 'lost' THEN 60 WHEN 'deleted' THEN 90 END $$;
+-- Lead enums: easycars._enum_code(), _lead_status_code() and _enum_labels() are written in Rust
+-- (src/lead_enums.rs) from the one definition the wrapper uses too.
 COMMENT ON FUNCTION easycars._lead_status_code(text) IS 'Internal: lead.status as EasyCars LeadStatus (new 10, in_progress 30, won 50, lost 60, deleted 90).';
-
-CREATE FUNCTION easycars._enum_code(p_kind text, p_label text) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$
-SELECT CASE p_kind
-    WHEN 'interest' THEN array_position(ARRAY['Buy', 'Lease', 'Sell', 'TestDrive', 'Service'], p_label)
-    WHEN 'rating' THEN array_position(ARRAY['Cold', 'Warm', 'Hot'], p_label)
-    WHEN 'finance' THEN array_position(ARRAY['Yes', 'No', 'Maybe'], p_label)
-    WHEN 'vehicle_type' THEN array_position(ARRAY['Car', 'MotorBike', 'Boat', 'Caravan', 'TruckOrBus', 'Trailer'], p_label)
-END
-$$;
 COMMENT ON FUNCTION easycars._enum_code(text, text) IS
     'Internal: EasyCars code of a lead label (VehicleInterest Buy=1..Service=5, Rating Cold=1..Hot=3, FinanceStatus Yes=1/No=2/Maybe=3, VehicleType Car=1..Trailer=6).';
+COMMENT ON FUNCTION easycars._enum_labels(text) IS
+    'Internal: the labels of a lead enum in code order (interest, rating, finance, vehicle_type, status), as the lead table''s CHECK constraints list them.';
 
 -- What a push sends that the dealer can change; a lead whose digest differs from the one last
 -- pushed has local changes to push (content, not clocks: a refresh from EasyCars is no change).

@@ -26,6 +26,16 @@ COMMENT ON FUNCTION easycars.fdw_insert_results() IS
     'What this session''s INSERTs into easycars foreign tables created in EasyCars, oldest first: the new LeadNumber and CustomerNo (leads) or QuoteNumber (quotations), with the ExternalID sent. Kept for compatibility: INSERT ... RETURNING lead_number, customer_no (or quote_number) returns the same at once. Kept until easycars.clear_fdw_insert_results() or the end of the session.';
 COMMENT ON FUNCTION easycars._fdw_live_states() IS
     'Internal, for tests and diagnostics: how many foreign-table scan and write states this backend holds now (0 and 0 between statements, also after an ERROR or a cancel).';
+-- The lead enums come from the one Rust definition the wrapper uses (src/lead_enums.rs).
+CREATE OR REPLACE FUNCTION easycars._enum_code(p_kind text, p_label text) RETURNS integer
+IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_enum_code_wrapper';
+CREATE OR REPLACE FUNCTION easycars._lead_status_code(p_status text) RETURNS integer
+IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_lead_status_code_wrapper';
+CREATE FUNCTION easycars._enum_labels(kind text) RETURNS text[]
+STRICT IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_enum_labels_wrapper';
+REVOKE EXECUTE ON FUNCTION easycars._enum_labels(text) FROM PUBLIC;
+COMMENT ON FUNCTION easycars._enum_labels(text) IS
+    'Internal: the labels of a lead enum in code order (interest, rating, finance, vehicle_type, status), as the lead table''s CHECK constraints list them.';
 COMMENT ON FUNCTION easycars.current_dealership_id() IS
     'The dealership this session acts for: app.current_dealership_id (a positive integer written plainly: no sign, spaces or leading zeros) when the current role may act for it, else NULL. Every row-level security policy of easycars compares against it.';
 COMMENT ON FUNCTION easycars.may_act_for(integer) IS

@@ -16,6 +16,7 @@ pub mod destination;
 pub mod error;
 pub mod fdw;
 pub mod gucs;
+pub mod lead_enums;
 pub mod security;
 pub mod tenant;
 
@@ -118,7 +119,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/15_sync_leads.sql",
     name = "sync_leads",
-    requires = ["sync_stock"]
+    requires = ["sync_stock", _enum_code, _lead_status_code, _enum_labels]
 );
 extension_sql_file!(
     "../sql/16_scheduling.sql",
