@@ -31,8 +31,9 @@ cargo clippy --quiet --workspace --all-targets -- -D warnings
 RESULTS=$(mktemp)
 trap 'rm -f "$RESULTS"; for p in ${SIM_PID:-} ${RECORDER_PID:-}; do kill "$p" 2>/dev/null; done; scripts/pg-scratch.sh stop' EXIT
 
-step "cargo test (easycars-api, easycars-sim)"
+step "cargo test (plain crates, and the extension's Postgres-free helpers)"
 cargo test --workspace --exclude easycars 2>&1 | tee -a "$RESULTS"
+cargo test -p easycars --lib 2>&1 | tee -a "$RESULTS"
 
 step "install the extension into PostgreSQL 15"
 cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null

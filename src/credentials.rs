@@ -489,3 +489,57 @@ pub fn load_as_owner(dealership_id: i32) -> Result<Credentials, EasycarsError> {
     crate::security::as_extension_owner(|| load(dealership_id))
         .unwrap_or(Err(EasycarsError::NoCredentials(dealership_id)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids_account_numbers_and_environments() {
+        assert!(is_guid("AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"));
+        assert!(is_guid("0f0e0d0c-1111-2222-3333-444455556666"));
+        for bad in [
+            "",
+            "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEE",
+            "AAAAAAAA-BBBB-CCCC-DDDD",
+            "GAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE",
+        ] {
+            assert!(!is_guid(bad), "{bad}");
+        }
+        assert!(check_account_number("EC114575").is_ok());
+        for bad in [
+            "EC",
+            "114575",
+            "ec114575",
+            "EC11457X",
+            "EC123456789012345678901",
+        ] {
+            assert!(check_account_number(bad).is_err(), "{bad}");
+        }
+        assert_eq!(canonical_environment("test").ok(), Some("Test"));
+        assert_eq!(canonical_environment("PRODUCTION").ok(), Some("Production"));
+        assert!(canonical_environment("staging").is_err());
+    }
+
+    #[test]
+    fn masking_shows_two_digits_at_most() {
+        assert_eq!(mask_account_number("EC114575"), "EC****75");
+        assert_eq!(mask_account_number("EC123"), "EC***");
+    }
+
+    #[test]
+    fn base_urls_without_user_info_query_or_fragment() {
+        assert!(is_safe_base_url("https://my.easycars.net.au/ECService"));
+        assert!(is_safe_base_url("http://127.0.0.1:8080/TestECService"));
+        for bad in [
+            "ftp://x",
+            "https://u:p@h/x",
+            "https://h/x?a=1",
+            "https://h/x#f",
+            "https:// h",
+            "https://",
+        ] {
+            assert!(!is_safe_base_url(bad), "{bad}");
+        }
+    }
+}

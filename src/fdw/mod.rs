@@ -579,3 +579,68 @@ fn _jsonb_encoder_check(json: &str) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn server_options_parse_with_defaults() {
+        let c = ServerConfig::from_options(&options(&[("dealership_id", "7")])).unwrap();
+        assert_eq!(
+            (c.dealership_id, c.timeout_ms, c.max_retries, c.concurrency),
+            (7, 30_000, 3, 16)
+        );
+        assert_eq!(c.max_response_bytes, DEFAULT_MAX_RESPONSE_BYTES);
+        assert!(!c.owner_is_superuser);
+        let c = ServerConfig::from_options(&options(&[
+            ("dealership_id", "1"),
+            ("timeout_ms", "600000"),
+            ("max_response_bytes", "1024"),
+        ]))
+        .unwrap();
+        assert_eq!((c.timeout_ms, c.max_response_bytes), (600_000, 1024));
+    }
+
+    #[test]
+    fn bad_server_options_are_refused_by_name() {
+        for (pairs, expect) in [
+            (vec![], "dealership_id"),
+            (vec![("dealership_id", "0")], "dealership_id"),
+            (
+                vec![("dealership_id", "1"), ("timeout_ms", "99")],
+                "timeout_ms",
+            ),
+            (
+                vec![("dealership_id", "1"), ("max_response_bytes", "1")],
+                "max_response_bytes",
+            ),
+            (
+                vec![("dealership_id", "1"), ("base_url", "https://u@h/")],
+                "base_url",
+            ),
+            (
+                vec![("dealership_id", "1"), ("client_secret", "x")],
+                "client_secret",
+            ),
+        ] {
+            let err = ServerConfig::from_options(&options(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(expect), "{err}");
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted_unless_plain() {
+        assert_eq!(catalog::quote_ident("stock"), "stock");
+        assert_eq!(catalog::quote_ident("Stock"), "\"Stock\"");
+        assert_eq!(catalog::quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(catalog::quote_ident("1x"), "\"1x\"");
+    }
+}

@@ -361,3 +361,24 @@ fn clear_fdw_insert_results() -> i64 {
         n
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_columns_nest_as_easycars_expects() {
+        let mut body = Map::new();
+        body.insert("CustomerName".into(), Value::from("Jo"));
+        body.insert("CustomerEmail".into(), Value::from("jo@example.com"));
+        body.insert("Notes".into(), Value::from("hi"));
+        nest_customer(&mut body, "LeadCustomer");
+        assert_eq!(
+            Value::Object(body),
+            serde_json::json!({"Notes": "hi", "LeadCustomer": {"Name": "Jo", "Email": "jo@example.com"}})
+        );
+        let mut none = Map::new();
+        nest_customer(&mut none, "LeadCustomer");
+        assert!(none.is_empty(), "no customer columns, no nested object");
+    }
+}
