@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod fetch;
 pub mod jsonb;
 pub mod modify;
+pub mod options;
 pub mod runtime;
 pub mod scan;
 pub mod write;
@@ -25,7 +26,7 @@ pub enum FdwError {
     UnknownOption {
         name: String,
         object: &'static str,
-        valid: &'static str,
+        valid: String,
     },
     #[error("option \"{name}\" is invalid: {reason}")]
     InvalidOption { name: &'static str, reason: String },
@@ -159,12 +160,8 @@ impl From<FdwError> for ErrorReport {
 
 const MAX_RESPONSE_HINT: &str = "A superuser or the server's owner can raise the cap: ALTER SERVER ... OPTIONS (ADD max_response_bytes '1073741824'); the memory is held by this backend until the query ends.";
 
-const SERVER_OPTIONS: &str =
-    "dealership_id, base_url, timeout_ms, max_retries, concurrency, max_response_bytes";
-
 /// Default of `max_response_bytes`: one EasyCars answer, and all answers one scan holds.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 512 * 1024 * 1024;
-const TABLE_OPTIONS: &str = "entity, rowid_column";
 
 /// A foreign server's settings, validated.
 #[derive(Debug, Clone)]
@@ -181,78 +178,16 @@ pub struct ServerConfig {
     pub owner_is_superuser: bool,
 }
 
-fn parse_int<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    name: &'static str,
-    value: &str,
-    lo: T,
-    hi: T,
-) -> Result<T, FdwError> {
-    match value.trim().parse::<T>() {
-        Ok(v) if v >= lo && v <= hi => Ok(v),
-        _ => Err(FdwError::InvalidOption {
-            name,
-            reason: format!("expected a whole number from {lo} to {hi}"),
-        }),
-    }
-}
-
-fn check_base_url(value: &str) -> Result<(), FdwError> {
-    if crate::credentials::is_safe_base_url(value) {
-        Ok(())
-    } else {
-        Err(FdwError::InvalidOption {
-            name: "base_url",
-            reason: "expected an http:// or https:// URL without user info, query or fragment"
-                .into(),
-        })
-    }
-}
-
 impl ServerConfig {
     pub fn from_options(opts: &HashMap<String, String>) -> Result<ServerConfig, FdwError> {
-        for name in opts.keys() {
-            if !SERVER_OPTIONS.split(", ").any(|v| v == name) {
-                return Err(FdwError::UnknownOption {
-                    name: name.clone(),
-                    object: "an easycars_fdw server",
-                    valid: SERVER_OPTIONS,
-                });
-            }
-        }
-        let dealership_id = parse_int(
-            "dealership_id",
-            opts.get("dealership_id")
-                .ok_or(FdwError::MissingOption("dealership_id"))?,
-            1,
-            i32::MAX,
-        )?;
-        let base_url = opts.get("base_url").cloned();
-        if let Some(u) = &base_url {
-            check_base_url(u)?;
-        }
+        let o = options::Options::new(options::SERVER, opts, "an easycars_fdw server")?;
         Ok(ServerConfig {
-            dealership_id,
-            base_url,
-            timeout_ms: opts
-                .get("timeout_ms")
-                .map(|v| parse_int("timeout_ms", v, 100, 600_000))
-                .transpose()?
-                .unwrap_or(30_000),
-            max_retries: opts
-                .get("max_retries")
-                .map(|v| parse_int("max_retries", v, 0, 10))
-                .transpose()?
-                .unwrap_or(3),
-            concurrency: opts
-                .get("concurrency")
-                .map(|v| parse_int("concurrency", v, 1, 64))
-                .transpose()?
-                .unwrap_or(16),
-            max_response_bytes: opts
-                .get("max_response_bytes")
-                .map(|v| parse_int("max_response_bytes", v, 1024, 4 * 1024 * 1024 * 1024))
-                .transpose()?
-                .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            dealership_id: o.int("dealership_id")? as i32,
+            base_url: o.base_url("base_url")?,
+            timeout_ms: o.int("timeout_ms")?,
+            max_retries: o.int("max_retries")? as u32,
+            concurrency: o.int("concurrency")? as usize,
+            max_response_bytes: o.int("max_response_bytes")?,
             owner_is_superuser: false,
         })
     }
@@ -435,23 +370,14 @@ impl ForeignDataWrapper<FdwError> for EasycarsFdw {
                 ServerConfig::from_options(&opts).map(|_| ())
             }
             Some(oid) if oid == pg_sys::ForeignTableRelationId => {
-                for name in opts.keys() {
-                    if !TABLE_OPTIONS.split(", ").any(|v| v == name) {
-                        return Err(FdwError::UnknownOption {
-                            name: name.clone(),
-                            object: "an easycars_fdw foreign table",
-                            valid: TABLE_OPTIONS,
-                        });
-                    }
-                }
-                let entity = opts
-                    .get("entity")
-                    .ok_or(FdwError::MissingOption("entity"))?;
+                let o =
+                    options::Options::new(options::TABLE, &opts, "an easycars_fdw foreign table")?;
+                let entity = o.text("entity").ok_or(FdwError::MissingOption("entity"))?;
                 let entity = Entity::from_name(entity).ok_or_else(|| FdwError::InvalidOption {
                     name: "entity",
                     reason: "expected stock, leads, contacts or quotations".into(),
                 })?;
-                match (opts.get("rowid_column"), entity.rowid_column()) {
+                match (o.text("rowid_column"), entity.rowid_column()) {
                     (None, _) => Ok(()),
                     (Some(r), Some(expected)) if r == expected => Ok(()),
                     (Some(_), expected) => Err(FdwError::InvalidOption {
@@ -469,7 +395,7 @@ impl ForeignDataWrapper<FdwError> for EasycarsFdw {
                 Some(name) => Err(FdwError::UnknownOption {
                     name: name.clone(),
                     object: "an easycars_fdw user mapping",
-                    valid: "none (credentials are stored with easycars.set_credentials())",
+                    valid: "none (credentials are stored with easycars.set_credentials())".into(),
                 }),
                 None => Ok(()),
             },
@@ -477,7 +403,7 @@ impl ForeignDataWrapper<FdwError> for EasycarsFdw {
                 Some(name) => Err(FdwError::UnknownOption {
                     name: name.clone(),
                     object: "the easycars_fdw wrapper",
-                    valid: "none",
+                    valid: "none".into(),
                 }),
                 None => Ok(()),
             },
