@@ -1,7 +1,7 @@
 -- Syncs as SQL against the real simulator: stock in (create, update, unchanged, removed, back),
 -- manual vehicles kept, failures leave data untouched, leads pushed and refreshed, previews, RLS.
 BEGIN;
-SELECT plan(51);
+SELECT plan(52);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -95,6 +95,9 @@ SELECT is(pg_temp.vehicles_digest(1), (SELECT digest FROM before_fail), 'and lea
 SELECT is((SELECT status FROM easycars.sync_log WHERE dealership_id = 1 AND id = (SELECT id FROM s5))::text, 'Failed', 'the Failed log row is stored');
 SELECT isnt((SELECT last_error FROM easycars.sync_state WHERE dealership_id = 1 AND entity_type = 'stock'), NULL, 'sync_state records the last error');
 SELECT is((SELECT count(*)::int FROM easycars.recent_failed_syncs WHERE sync_log_id = (SELECT id FROM s5)), 1, 'recent_failed_syncs shows it');
+SELECT is((SELECT array_agg(action || ':' || status ORDER BY created_at, action) FROM easycars.sync_activity_log WHERE dealership_id = 1 AND sync_id = (SELECT id FROM s5)::text),
+          ARRAY['sync_start:in_progress', 'manual_trigger:in_progress', 'sync_complete:failed'],
+          'the activity log records the Failed run as started by hand and failed, never completed');
 CREATE TEMP TABLE s6 AS SELECT * FROM easycars.sync_stock(1);
 SELECT is((SELECT records_removed FROM s6), 1, 'the next complete feed marks the vehicle removed');
 SELECT is((SELECT last_error FROM easycars.sync_state WHERE dealership_id = 1 AND entity_type = 'stock'), NULL, 'and a success clears the last error');
@@ -105,7 +108,8 @@ SELECT ok((SELECT bool_and(completed_at >= started_at AND request_payload IS NOT
 SELECT results_eq(format('SELECT total_items, processed_count, completed_at IS NOT NULL FROM easycars.sync_progress WHERE dealership_id = 1 AND sync_id = %L', (SELECT id FROM s6)::text),
                   format('VALUES (%s, %s, true)', (SELECT records_processed FROM s6), (SELECT records_processed FROM s6)), 'sync_progress shows the completed run');
 SELECT is((SELECT array_agg(action::text ORDER BY created_at, action) FROM easycars.sync_activity_log WHERE dealership_id = 1 AND sync_id = (SELECT id FROM s6)::text),
-          ARRAY['sync_start', 'sync_complete'], 'the activity log has its start and completion');
+          ARRAY['sync_start', 'manual_trigger', 'sync_complete', 'error_recovery'],
+          'the activity log has its start (by hand), completion, and the recovery from the failure before it');
 SELECT isnt((SELECT last_synced_at FROM easycars.credentials WHERE dealership_id = 1), NULL, 'credentials.last_synced_at is stamped');
 SELECT ok((SELECT sum(total_syncs) >= 6 FROM easycars.sync_performance_7d WHERE sync_type = 'Stock'), 'sync_performance_7d counts the runs');
 

@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(20);
+SELECT plan(21);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -74,6 +74,9 @@ SELECT ok((SELECT easycars_lead_number IS NOT NULL FROM easycars.lead WHERE deal
 SELECT is((SELECT records_created || ' created, ' || records_updated || ' updated' FROM easycars.sync_log
            WHERE dealership_id = 301 AND sync_type = 'Lead' AND sync_direction = 'Outbound' AND id > (SELECT last_log FROM mark)),
           '1 created, 0 updated', 'and its run logs the lead it created as created (one push helper for every path)');
+SELECT is((SELECT array_agg(DISTINCT a.action::text) FROM easycars.sync_activity_log a JOIN easycars.sync_log l ON l.id::text = a.sync_id AND l.dealership_id = a.dealership_id
+           WHERE a.dealership_id = 301 AND l.id > (SELECT last_log FROM mark) AND a.action IN ('scheduled_run', 'manual_trigger')),
+          ARRAY['scheduled_run'], 'runs started by run_due_syncs are logged as scheduled, not manual');
 
 -- A pg_cron job really fires (pg_cron 1.4 schedules by the minute: this waits up to ~70 s), as a
 -- superuser whose search_path starts with a schema a lower role controls: that role's "="

@@ -130,14 +130,21 @@ BEGIN
         RETURN NULL; -- a restore (see _sync_progress_validate_totals): the completion was logged then
     END IF;
     IF NEW.completed_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.completed_at IS NULL) THEN
+        -- The outcome that happened: a failed, cancelled, timed-out or skipped run is not logged
+        -- as completed (the run's status and outcome are in its metadata, set by _finish_run).
         INSERT INTO easycars.sync_activity_log (
             dealership_id, sync_id, entity_type, action, status,
-            record_count, duration_seconds, initiated_by, created_at)
+            record_count, duration_seconds, error_message, initiated_by, created_at)
         VALUES (
             NEW.dealership_id, NEW.sync_id, NEW.entity_type, 'sync_complete',
-            CASE WHEN NEW.failed_count = 0 THEN 'completed' ELSE 'completed_with_errors' END::easycars.sync_status,
+            CASE NEW.metadata->>'status'
+                WHEN 'Failed' THEN coalesce(NEW.metadata->>'outcome', 'failed')
+                WHEN 'Skipped' THEN 'cancelled'
+                ELSE CASE WHEN NEW.failed_count = 0 THEN 'completed' ELSE 'completed_with_errors' END
+            END::easycars.sync_status,
             NEW.processed_count + NEW.failed_count,
             round(greatest(extract(epoch FROM NEW.completed_at - NEW.started_at), 0), 2),
+            left(NEW.metadata->>'error', 1000),
             NEW.initiated_by,
             NEW.completed_at);
     END IF;
@@ -145,7 +152,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION easycars._sync_progress_log_completion() IS
-    'Internal trigger: writes a sync_complete row to sync_activity_log when a progress row completes.';
+    'Internal trigger: writes a sync_complete row to sync_activity_log when a progress row completes, with the outcome that happened: completed, completed_with_errors, failed, cancelled or timeout (from the run''s metadata).';
 
 CREATE TRIGGER sync_progress_10_validate_totals BEFORE INSERT OR UPDATE ON easycars.sync_progress
     FOR EACH ROW EXECUTE FUNCTION easycars._sync_progress_validate_totals();

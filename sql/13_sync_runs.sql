@@ -113,8 +113,12 @@ BEGIN
     PERFORM easycars._ensure_remote(p_dealership_id);
     INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, metadata)
     VALUES (p_dealership_id, log.id::text, p_entity, jsonb_build_object('direction', p_direction));
+    -- Who started it: run_due_syncs (pg_cron) marks its runs as scheduled; anything else is manual.
     INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status)
-    VALUES (p_dealership_id, log.id::text, p_entity, 'sync_start', 'in_progress');
+    VALUES (p_dealership_id, log.id::text, p_entity,
+            (CASE WHEN current_setting('easycars_run.origin', true) = 'scheduled' THEN 'scheduled_run' ELSE 'manual_trigger' END)::easycars.sync_action,
+            'in_progress'::easycars.sync_status),
+           (p_dealership_id, log.id::text, p_entity, 'sync_start'::easycars.sync_action, 'in_progress'::easycars.sync_status);
     PERFORM easycars._report(log, 'started');
     RETURN log;
 END
@@ -158,12 +162,16 @@ BEGIN
     RETURNING * INTO log;
 
     IF p_status = 'Failed' THEN
-        -- Progress of a failed run is closed without claiming its items were processed.
-        UPDATE easycars.sync_progress SET completed_at = clock_timestamp(), metadata = metadata || jsonb_build_object('status', 'Failed')
+        -- Progress of a failed run is closed without claiming its items were processed; its
+        -- completion trigger logs what happened: a cancel, a timeout (statement_timeout or an
+        -- EasyCars deadline) or a failure.
+        UPDATE easycars.sync_progress SET completed_at = clock_timestamp(),
+               metadata = metadata || jsonb_build_object('status', 'Failed', 'error', left(p_error, 1000), 'outcome',
+                   CASE WHEN p_summary->>'sqlstate' = '57014' AND p_error ILIKE '%statement timeout%' THEN 'timeout'
+                        WHEN p_summary->>'sqlstate' = '57014' THEN 'cancelled'
+                        WHEN p_error ~* '(timed out|deadline exceeded)' THEN 'timeout'
+                        ELSE 'failed' END)
         WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
-        INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status, duration_seconds, error_message)
-        VALUES (log.dealership_id, log.id::text, p_entity, 'error_recovery', 'failed',
-                round(extract(epoch FROM log.completed_at - log.started_at), 2), left(p_error, 1000));
         INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, last_error, last_error_at)
         VALUES (log.dealership_id, p_entity, p_error, now())
         ON CONFLICT (dealership_id, entity_type) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at;
@@ -182,6 +190,15 @@ BEGIN
             last_incremental_sync = coalesce(EXCLUDED.last_incremental_sync, s.last_incremental_sync),
             records_synced = EXCLUDED.records_synced, last_error = NULL, last_error_at = NULL;
         UPDATE easycars.credentials SET last_synced_at = now() WHERE dealership_id = log.dealership_id;
+        -- A success right after a failure of the same kind of run is the recovery from it.
+        IF (SELECT l.status FROM easycars.sync_log l
+            WHERE l.dealership_id = log.dealership_id AND l.sync_type = log.sync_type AND l.sync_direction = log.sync_direction
+              AND l.id < log.id AND l.status IN ('Success', 'Warning', 'Failed')
+            ORDER BY l.id DESC LIMIT 1) = 'Failed' THEN
+            INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status, record_count, duration_seconds, created_at)
+            VALUES (log.dealership_id, log.id::text, p_entity, 'error_recovery', 'completed', total,
+                    round(extract(epoch FROM log.completed_at - log.started_at), 2), clock_timestamp());
+        END IF;
     END IF;
     PERFORM easycars._report(log, lower(p_status));
     PERFORM set_config('application_name', '', true);

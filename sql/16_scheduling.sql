@@ -13,6 +13,8 @@ DECLARE
     caller_path pg_catalog.text := pg_catalog.current_setting('search_path');
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
+    -- The runs below are logged as scheduled (see _begin_run), for the whole call.
+    PERFORM pg_catalog.set_config('easycars_run.origin', 'scheduled', false);
     IF what IS NULL OR what NOT IN ('all', 'stock', 'leads') THEN
         RAISE EXCEPTION 'what must be all, stock or leads' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -20,6 +22,7 @@ BEGIN
     IF pg_is_in_recovery() THEN
         RAISE NOTICE 'easycars.run_due_syncs: this server is a replica; nothing to do';
         PERFORM pg_catalog.set_config('search_path', caller_path, false);
+        PERFORM pg_catalog.set_config('easycars_run.origin', '', false);
         RETURN;
     END IF;
     -- This month's activity partition exists before the runs log into it; committed at once, so
@@ -57,7 +60,8 @@ BEGIN
                     UPDATE easycars.sync_log SET status = 'Skipped', completed_at = clock_timestamp(),
                            error_message = 'another lead outbound sync of this dealership is running'
                     WHERE dealership_id = d AND id = log.id;
-                    UPDATE easycars.sync_progress SET completed_at = clock_timestamp() WHERE dealership_id = d AND sync_id = log.id::text;
+                    UPDATE easycars.sync_progress SET completed_at = clock_timestamp(), metadata = metadata || '{"status": "Skipped"}'
+                    WHERE dealership_id = d AND sync_id = log.id::text;
                     COMMIT;
                     log := NULL;
                 END IF;
@@ -102,6 +106,7 @@ BEGIN
         END IF;
     END LOOP;
     PERFORM pg_catalog.set_config('search_path', caller_path, false);
+    PERFORM pg_catalog.set_config('easycars_run.origin', '', false);
 END
 $$;
 COMMENT ON PROCEDURE easycars.run_due_syncs(text) IS

@@ -258,6 +258,37 @@ GRANT EXECUTE ON FUNCTION easycars._sync_lock_key(text, text), easycars._push_on
     TO easycars_admin, easycars_sync;
 
 -- Changed functions (bodies as in sql/13_sync_runs.sql to 16_scheduling.sql).
+CREATE OR REPLACE FUNCTION easycars._sync_progress_log_completion() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' AND pg_catalog.current_setting('row_security') = 'off' THEN
+        RETURN NULL; -- a restore (see _sync_progress_validate_totals): the completion was logged then
+    END IF;
+    IF NEW.completed_at IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.completed_at IS NULL) THEN
+        -- The outcome that happened: a failed, cancelled, timed-out or skipped run is not logged
+        -- as completed (the run's status and outcome are in its metadata, set by _finish_run).
+        INSERT INTO easycars.sync_activity_log (
+            dealership_id, sync_id, entity_type, action, status,
+            record_count, duration_seconds, error_message, initiated_by, created_at)
+        VALUES (
+            NEW.dealership_id, NEW.sync_id, NEW.entity_type, 'sync_complete',
+            CASE NEW.metadata->>'status'
+                WHEN 'Failed' THEN coalesce(NEW.metadata->>'outcome', 'failed')
+                WHEN 'Skipped' THEN 'cancelled'
+                ELSE CASE WHEN NEW.failed_count = 0 THEN 'completed' ELSE 'completed_with_errors' END
+            END::easycars.sync_status,
+            NEW.processed_count + NEW.failed_count,
+            round(greatest(extract(epoch FROM NEW.completed_at - NEW.started_at), 0), 2),
+            left(NEW.metadata->>'error', 1000),
+            NEW.initiated_by,
+            NEW.completed_at);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION easycars._sync_progress_log_completion() IS
+    'Internal trigger: writes a sync_complete row to sync_activity_log when a progress row completes, with the outcome that happened: completed, completed_with_errors, failed, cancelled or timeout (from the run''s metadata).';
 CREATE OR REPLACE FUNCTION easycars._ensure_remote(p_dealership_id integer) RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -349,9 +380,76 @@ BEGIN
     PERFORM easycars._ensure_remote(p_dealership_id);
     INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, metadata)
     VALUES (p_dealership_id, log.id::text, p_entity, jsonb_build_object('direction', p_direction));
+    -- Who started it: run_due_syncs (pg_cron) marks its runs as scheduled; anything else is manual.
     INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status)
-    VALUES (p_dealership_id, log.id::text, p_entity, 'sync_start', 'in_progress');
+    VALUES (p_dealership_id, log.id::text, p_entity,
+            (CASE WHEN current_setting('easycars_run.origin', true) = 'scheduled' THEN 'scheduled_run' ELSE 'manual_trigger' END)::easycars.sync_action,
+            'in_progress'::easycars.sync_status),
+           (p_dealership_id, log.id::text, p_entity, 'sync_start'::easycars.sync_action, 'in_progress'::easycars.sync_status);
     PERFORM easycars._report(log, 'started');
+    RETURN log;
+END
+$$;
+CREATE OR REPLACE FUNCTION easycars._finish_run(p_log easycars.sync_log, p_entity easycars.sync_entity, p_status text,
+                                     p_processed integer, p_created integer, p_updated integer, p_unchanged integer,
+                                     p_removed integer, p_failed integer, p_summary jsonb,
+                                     p_error text DEFAULT NULL, p_details text DEFAULT NULL)
+RETURNS easycars.sync_log
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    log easycars.sync_log;
+    total integer := greatest(p_processed, 0);
+BEGIN
+    UPDATE easycars.sync_log SET
+        status = p_status, completed_at = clock_timestamp(),
+        records_processed = p_processed, records_created = p_created, records_updated = p_updated,
+        records_unchanged = p_unchanged, records_removed = p_removed, records_failed = p_failed,
+        error_message = p_error, error_details = p_details, response_summary = p_summary
+    WHERE dealership_id = p_log.dealership_id AND id = p_log.id
+    RETURNING * INTO log;
+
+    IF p_status = 'Failed' THEN
+        -- Progress of a failed run is closed without claiming its items were processed; its
+        -- completion trigger logs what happened: a cancel, a timeout (statement_timeout or an
+        -- EasyCars deadline) or a failure.
+        UPDATE easycars.sync_progress SET completed_at = clock_timestamp(),
+               metadata = metadata || jsonb_build_object('status', 'Failed', 'error', left(p_error, 1000), 'outcome',
+                   CASE WHEN p_summary->>'sqlstate' = '57014' AND p_error ILIKE '%statement timeout%' THEN 'timeout'
+                        WHEN p_summary->>'sqlstate' = '57014' THEN 'cancelled'
+                        WHEN p_error ~* '(timed out|deadline exceeded)' THEN 'timeout'
+                        ELSE 'failed' END)
+        WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
+        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, last_error, last_error_at)
+        VALUES (log.dealership_id, p_entity, p_error, now())
+        ON CONFLICT (dealership_id, entity_type) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at;
+    ELSE
+        -- Completing the progress row logs sync_complete through its trigger.
+        UPDATE easycars.sync_progress SET total_items = total, current_item = total,
+               processed_count = total - least(greatest(p_failed, 0), total), failed_count = least(greatest(p_failed, 0), total),
+               completed_at = CASE WHEN total = 0 THEN clock_timestamp() END,
+               metadata = metadata || jsonb_build_object('status', p_status)
+        WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
+        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, last_full_sync, last_incremental_sync, records_synced)
+        VALUES (log.dealership_id, p_entity,
+                CASE WHEN p_entity = 'stock' THEN now() END, CASE WHEN p_entity <> 'stock' THEN now() END, total)
+        ON CONFLICT (dealership_id, entity_type) DO UPDATE SET
+            last_full_sync = coalesce(EXCLUDED.last_full_sync, s.last_full_sync),
+            last_incremental_sync = coalesce(EXCLUDED.last_incremental_sync, s.last_incremental_sync),
+            records_synced = EXCLUDED.records_synced, last_error = NULL, last_error_at = NULL;
+        UPDATE easycars.credentials SET last_synced_at = now() WHERE dealership_id = log.dealership_id;
+        -- A success right after a failure of the same kind of run is the recovery from it.
+        IF (SELECT l.status FROM easycars.sync_log l
+            WHERE l.dealership_id = log.dealership_id AND l.sync_type = log.sync_type AND l.sync_direction = log.sync_direction
+              AND l.id < log.id AND l.status IN ('Success', 'Warning', 'Failed')
+            ORDER BY l.id DESC LIMIT 1) = 'Failed' THEN
+            INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status, record_count, duration_seconds, created_at)
+            VALUES (log.dealership_id, log.id::text, p_entity, 'error_recovery', 'completed', total,
+                    round(extract(epoch FROM log.completed_at - log.started_at), 2), clock_timestamp());
+        END IF;
+    END IF;
+    PERFORM easycars._report(log, lower(p_status));
+    PERFORM set_config('application_name', '', true);
     RETURN log;
 END
 $$;
@@ -679,6 +777,8 @@ DECLARE
     caller_path pg_catalog.text := pg_catalog.current_setting('search_path');
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
+    -- The runs below are logged as scheduled (see _begin_run), for the whole call.
+    PERFORM pg_catalog.set_config('easycars_run.origin', 'scheduled', false);
     IF what IS NULL OR what NOT IN ('all', 'stock', 'leads') THEN
         RAISE EXCEPTION 'what must be all, stock or leads' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -686,6 +786,7 @@ BEGIN
     IF pg_is_in_recovery() THEN
         RAISE NOTICE 'easycars.run_due_syncs: this server is a replica; nothing to do';
         PERFORM pg_catalog.set_config('search_path', caller_path, false);
+        PERFORM pg_catalog.set_config('easycars_run.origin', '', false);
         RETURN;
     END IF;
     -- This month's activity partition exists before the runs log into it; committed at once, so
@@ -723,7 +824,8 @@ BEGIN
                     UPDATE easycars.sync_log SET status = 'Skipped', completed_at = clock_timestamp(),
                            error_message = 'another lead outbound sync of this dealership is running'
                     WHERE dealership_id = d AND id = log.id;
-                    UPDATE easycars.sync_progress SET completed_at = clock_timestamp() WHERE dealership_id = d AND sync_id = log.id::text;
+                    UPDATE easycars.sync_progress SET completed_at = clock_timestamp(), metadata = metadata || '{"status": "Skipped"}'
+                    WHERE dealership_id = d AND sync_id = log.id::text;
                     COMMIT;
                     log := NULL;
                 END IF;
@@ -768,6 +870,7 @@ BEGIN
         END IF;
     END LOOP;
     PERFORM pg_catalog.set_config('search_path', caller_path, false);
+    PERFORM pg_catalog.set_config('easycars_run.origin', '', false);
 END
 $$;
 -- Only runs of dealerships the reader may act for (the dealership is in application_name).
