@@ -1,6 +1,6 @@
 -- Every CHECK constraint rejects a bad value (23514) and every foreign key cascades or nulls as designed.
 BEGIN;
-SELECT plan(66);
+SELECT plan(68);
 \ir _fixtures.psql
 
 CREATE FUNCTION pg_temp.bad(sql text, constraint_name text) RETURNS text LANGUAGE plpgsql AS $$
@@ -117,6 +117,12 @@ FROM enum_checks e JOIN pg_constraint c ON c.conname = e.conname AND c.conrelid 
 SELECT is(ARRAY(SELECT easycars._enum_code(e.kind, l) FROM enum_checks e, unnest(easycars._enum_labels(e.kind)) l WHERE e.kind = 'rating'),
           ARRAY[1, 2, 3], 'and their codes are EasyCars'' (Rating Cold=1, Warm=2, Hot=3)');
 SELECT is(easycars._lead_status_code('in_progress'), 30, 'lead status in_progress is LeadStatus 30');
+
+-- Seed 002's subdomain and contact email on the dealership.
+UPDATE easycars.dealership SET subdomain = 'alpha-motors', contact_email = 'it@alpha.example' WHERE id = 101;
+INSERT INTO easycars.dealership (id, name) VALUES (103, 'Charlie Cars');
+SELECT throws_ok($$UPDATE easycars.dealership SET subdomain = 'alpha-motors' WHERE id = 103$$, '23505', NULL, 'a subdomain belongs to one dealership');
+SELECT throws_ok($$UPDATE easycars.dealership SET subdomain = 'Not A Label' WHERE id = 103$$, '23514', NULL, 'a subdomain is a lower-case DNS label');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -5,14 +5,23 @@ CREATE TABLE easycars.dealership (
     name       text        NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
+    subdomain     text,
+    contact_email text,
     CONSTRAINT dealership_pkey PRIMARY KEY (id),
     CONSTRAINT dealership_id_chk CHECK (id > 0),
-    CONSTRAINT dealership_name_chk CHECK (btrim(name) <> '' AND length(name) <= 200)
+    CONSTRAINT dealership_name_chk CHECK (btrim(name) <> '' AND length(name) <= 200),
+    CONSTRAINT dealership_subdomain_key UNIQUE (subdomain),
+    CONSTRAINT dealership_subdomain_chk CHECK (subdomain IS NULL OR subdomain ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+    CONSTRAINT dealership_contact_email_chk CHECK (contact_email IS NULL OR contact_email ~ '^[^@\s]+@[^@\s]+$')
 );
 COMMENT ON TABLE easycars.dealership IS
     'Tenant root: one row per dealership. Deleting a dealership deletes its credentials, vehicles, leads and sync history.';
 COMMENT ON COLUMN easycars.dealership.id IS
     'Dealership id; may be given explicitly to match an application''s own ids. Sessions act for one dealership via app.current_dealership_id.';
+
+COMMENT ON COLUMN easycars.dealership.subdomain IS
+    'The dealership''s subdomain in a multi-tenant application (lower-case DNS label, unique), e.g. harbour-city; how an application maps a request to its dealership.';
+COMMENT ON COLUMN easycars.dealership.contact_email IS 'Where the dealership is reached about its integration.';
 
 CREATE TRIGGER dealership_touch_updated_at BEFORE UPDATE ON easycars.dealership
     FOR EACH ROW EXECUTE FUNCTION easycars._touch_updated_at();

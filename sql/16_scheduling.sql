@@ -125,15 +125,20 @@ BEGIN
     IF stock_cron IS NULL OR leads_cron IS NULL THEN
         RAISE EXCEPTION 'schedules must not be NULL' USING ERRCODE = 'null_value_not_allowed', HINT = 'Use easycars.unschedule_syncs() to stop syncing.';
     END IF;
-    -- Named jobs: scheduling again replaces them instead of adding duplicates.
+    -- Named jobs: scheduling again replaces them instead of adding duplicates. The maintenance
+    -- the schema needs comes with the syncs: expired previews every 15 minutes, monthly
+    -- partitions nightly, old logs archived weekly.
     RETURN QUERY
     SELECT j.name, j.sched, j.cmd, cron.schedule(j.name, j.sched, j.cmd)
     FROM (VALUES ('easycars-stock', stock_cron, 'CALL easycars.run_due_syncs(''stock'')'),
-                 ('easycars-leads', leads_cron, 'CALL easycars.run_due_syncs(''leads'')')) AS j(name, sched, cmd);
+                 ('easycars-leads', leads_cron, 'CALL easycars.run_due_syncs(''leads'')'),
+                 ('easycars-previews', '*/15 * * * *', 'SELECT easycars.cleanup_preview_cache()'),
+                 ('easycars-partitions', '0 3 * * *', 'SELECT easycars.maintain_partitions()'),
+                 ('easycars-archive', '30 3 * * 0', 'SELECT easycars.archive_sync_logs()')) AS j(name, sched, cmd);
 END
 $$;
 COMMENT ON FUNCTION easycars.schedule_syncs(text, text) IS
-    'Schedules the pg_cron jobs easycars-stock (CALL easycars.run_due_syncs(''stock''), default every 15 minutes) and easycars-leads (default hourly at :05); re-running replaces them. Jobs run as the calling role. Errors clearly when pg_cron is not installed.';
+    'Schedules, in one call, the pg_cron jobs easycars-stock (CALL easycars.run_due_syncs(''stock''), default every 15 minutes), easycars-leads (default hourly at :05) and the maintenance: easycars-previews (cleanup_preview_cache, every 15 minutes), easycars-partitions (maintain_partitions, daily 03:00) and easycars-archive (archive_sync_logs, Sundays 03:30). Re-running replaces them. Jobs run as the calling role. Errors clearly when pg_cron is not installed.';
 
 CREATE FUNCTION easycars.unschedule_syncs() RETURNS integer
 LANGUAGE plpgsql
@@ -145,11 +150,12 @@ BEGIN
     IF to_regnamespace('cron') IS NULL THEN
         RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'undefined_object';
     END IF;
-    FOR j IN SELECT jobname FROM cron.job WHERE jobname IN ('easycars-stock', 'easycars-leads') LOOP
+    FOR j IN SELECT jobname FROM cron.job
+             WHERE jobname IN ('easycars-stock', 'easycars-leads', 'easycars-previews', 'easycars-partitions', 'easycars-archive') LOOP
         PERFORM cron.unschedule(j.jobname);
         n := n + 1;
     END LOOP;
     RETURN n;
 END
 $$;
-COMMENT ON FUNCTION easycars.unschedule_syncs() IS 'Removes the pg_cron jobs made by easycars.schedule_syncs(); returns how many were removed.';
+COMMENT ON FUNCTION easycars.unschedule_syncs() IS 'Removes every pg_cron job made by easycars.schedule_syncs() (syncs and maintenance); returns how many were removed.';

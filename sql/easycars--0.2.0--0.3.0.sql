@@ -49,6 +49,15 @@ COMMENT ON FUNCTION easycars._syncable_dealerships() IS
 COMMENT ON ROLE easycars_sync IS 'Runs EasyCars syncs (pg_cron jobs): reads and writes the synced tables of the dealerships an administrator granted it (easycars.grant_dealership), one at a time via app.current_dealership_id.';
 COMMENT ON ROLE easycars_analyst IS 'Reads vehicles, leads and sync history of a dealership it was granted (easycars.grant_dealership), selected with app.current_dealership_id; never credentials.';
 
+-- The dealership gains seed 002's subdomain (unique) and contact email.
+ALTER TABLE easycars.dealership ADD COLUMN subdomain text, ADD COLUMN contact_email text,
+    ADD CONSTRAINT dealership_subdomain_key UNIQUE (subdomain),
+    ADD CONSTRAINT dealership_subdomain_chk CHECK (subdomain IS NULL OR subdomain ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+    ADD CONSTRAINT dealership_contact_email_chk CHECK (contact_email IS NULL OR contact_email ~ '^[^@\s]+@[^@\s]+$');
+COMMENT ON COLUMN easycars.dealership.subdomain IS
+    'The dealership''s subdomain in a multi-tenant application (lower-case DNS label, unique), e.g. harbour-city; how an application maps a request to its dealership.';
+COMMENT ON COLUMN easycars.dealership.contact_email IS 'Where the dealership is reached about its integration.';
+
 -- Which roles may act for which dealership. app.current_dealership_id only selects among these:
 -- any role can set an app.* setting, so the setting alone proves nothing.
 CREATE TABLE easycars.dealership_access (
@@ -873,6 +882,49 @@ BEGIN
     PERFORM pg_catalog.set_config('easycars_run.origin', '', false);
 END
 $$;
+CREATE OR REPLACE FUNCTION easycars.schedule_syncs(stock_cron text DEFAULT '*/15 * * * *', leads_cron text DEFAULT '5 * * * *')
+RETURNS TABLE (job_name text, schedule text, command text, jobid bigint)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF to_regnamespace('cron') IS NULL OR to_regprocedure('cron.schedule(text, text, text)') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database'
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, then CREATE EXTENSION pg_cron.';
+    END IF;
+    IF stock_cron IS NULL OR leads_cron IS NULL THEN
+        RAISE EXCEPTION 'schedules must not be NULL' USING ERRCODE = 'null_value_not_allowed', HINT = 'Use easycars.unschedule_syncs() to stop syncing.';
+    END IF;
+    -- Named jobs: scheduling again replaces them instead of adding duplicates. The maintenance
+    -- the schema needs comes with the syncs: expired previews every 15 minutes, monthly
+    -- partitions nightly, old logs archived weekly.
+    RETURN QUERY
+    SELECT j.name, j.sched, j.cmd, cron.schedule(j.name, j.sched, j.cmd)
+    FROM (VALUES ('easycars-stock', stock_cron, 'CALL easycars.run_due_syncs(''stock'')'),
+                 ('easycars-leads', leads_cron, 'CALL easycars.run_due_syncs(''leads'')'),
+                 ('easycars-previews', '*/15 * * * *', 'SELECT easycars.cleanup_preview_cache()'),
+                 ('easycars-partitions', '0 3 * * *', 'SELECT easycars.maintain_partitions()'),
+                 ('easycars-archive', '30 3 * * 0', 'SELECT easycars.archive_sync_logs()')) AS j(name, sched, cmd);
+END
+$$;
+CREATE OR REPLACE FUNCTION easycars.unschedule_syncs() RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    n integer := 0;
+    j record;
+BEGIN
+    IF to_regnamespace('cron') IS NULL THEN
+        RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'undefined_object';
+    END IF;
+    FOR j IN SELECT jobname FROM cron.job
+             WHERE jobname IN ('easycars-stock', 'easycars-leads', 'easycars-previews', 'easycars-partitions', 'easycars-archive') LOOP
+        PERFORM cron.unschedule(j.jobname);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
 -- Only runs of dealerships the reader may act for (the dealership is in application_name).
 CREATE OR REPLACE VIEW easycars.running_syncs WITH (security_invoker = true, security_barrier = true) AS
 SELECT a.pid, a.application_name AS progress, now() - a.xact_start AS running_for, a.state, a.wait_event_type, a.wait_event
@@ -881,6 +933,9 @@ WHERE a.application_name LIKE 'easycars %'
   AND easycars.may_act_for(pg_catalog.substring(a.application_name, ' d=([0-9]{1,9}) ')::integer);
 COMMENT ON VIEW easycars.running_syncs IS
     'Sync runs in progress right now, from any session, with their current phase (published as application_name, visible before the run commits).';
+COMMENT ON FUNCTION easycars.schedule_syncs(text, text) IS
+    'Schedules, in one call, the pg_cron jobs easycars-stock (CALL easycars.run_due_syncs(''stock''), default every 15 minutes), easycars-leads (default hourly at :05) and the maintenance: easycars-previews (cleanup_preview_cache, every 15 minutes), easycars-partitions (maintain_partitions, daily 03:00) and easycars-archive (archive_sync_logs, Sundays 03:30). Re-running replaces them. Jobs run as the calling role. Errors clearly when pg_cron is not installed.';
+COMMENT ON FUNCTION easycars.unschedule_syncs() IS 'Removes every pg_cron job made by easycars.schedule_syncs() (syncs and maintenance); returns how many were removed.';
 
 -- SECURITY: every function of the extension resolves names in pg_catalog first and never in a
 -- schema the caller controls: pg_cron runs them as whoever scheduled them (often a superuser), and
