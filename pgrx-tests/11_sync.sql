@@ -1,7 +1,7 @@
 -- Syncs as SQL against the real simulator: stock in (create, update, unchanged, removed, back),
 -- manual vehicles kept, failures leave data untouched, leads pushed and refreshed, previews, RLS.
 BEGIN;
-SELECT plan(52);
+SELECT plan(55);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -169,12 +169,22 @@ CREATE TEMP TABLE sl2 AS SELECT * FROM easycars.sync_leads(1);
 SELECT is(pg_temp.counts((SELECT id FROM sl2)), ARRAY[0, 0, 1, 0, 0], 'a second refresh changes nothing');
 
 -- Scheduling with pg_cron (the jobs vanish with this test's rollback).
-SELECT is((SELECT array_agg(job_name ORDER BY job_name) FROM easycars.schedule_syncs()), ARRAY['easycars-leads', 'easycars-stock'], 'schedule_syncs creates two named jobs');
+SELECT is((SELECT array_agg(job_name ORDER BY job_name) FROM easycars.schedule_syncs()),
+          ARRAY['easycars-archive', 'easycars-leads', 'easycars-partitions', 'easycars-previews', 'easycars-stock'],
+          'schedule_syncs creates the two sync jobs and the three maintenance jobs, named');
 SELECT results_eq($$SELECT schedule, command FROM cron.job WHERE jobname = 'easycars-stock'$$,
                   $$VALUES ('*/15 * * * *'::text, 'CALL easycars.run_due_syncs(''stock'')'::text)$$, 'the stock job CALLs run_due_syncs');
-SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs('*/5 * * * *')), 2, 'scheduling again replaces the jobs');
-SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname LIKE 'easycars-%'), 2, 'no duplicate jobs');
-SELECT is(easycars.unschedule_syncs(), 2, 'unschedule_syncs removes both');
+SELECT results_eq($$SELECT schedule, command FROM cron.job WHERE jobname = 'easycars-previews'$$,
+                  $$VALUES ('*/15 * * * *'::text, 'SELECT easycars.cleanup_preview_cache()'::text)$$, 'previews are cleaned every 15 minutes');
+SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs('*/5 * * * *')), 5, 'scheduling again replaces the jobs');
+SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname LIKE 'easycars-%'), 5, 'no duplicate jobs');
+SELECT is(easycars.unschedule_syncs(), 5, 'unschedule_syncs removes them all');
+
+-- sync_state: one row per direction, the end of the run, what was stored.
+SELECT is(ARRAY(SELECT direction::text FROM easycars.sync_state WHERE dealership_id = 1 AND entity_type = 'lead' ORDER BY 1),
+          ARRAY['inbound', 'outbound'], 'lead push and lead refresh keep their own sync_state rows');
+SELECT ok((SELECT last_full_sync > now() FROM easycars.sync_state WHERE dealership_id = 1 AND entity_type = 'stock'),
+          'last_full_sync is the end of the run (wall clock), not the start of the transaction');
 
 SELECT * FROM finish();
 ROLLBACK;

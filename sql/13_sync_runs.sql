@@ -172,9 +172,9 @@ BEGIN
                         WHEN p_error ~* '(timed out|deadline exceeded)' THEN 'timeout'
                         ELSE 'failed' END)
         WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
-        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, last_error, last_error_at)
-        VALUES (log.dealership_id, p_entity, p_error, now())
-        ON CONFLICT (dealership_id, entity_type) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at;
+        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, direction, last_error, last_error_at)
+        VALUES (log.dealership_id, p_entity, lower(log.sync_direction), p_error, clock_timestamp())
+        ON CONFLICT (dealership_id, entity_type, direction) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at;
     ELSE
         -- Completing the progress row logs sync_complete through its trigger.
         UPDATE easycars.sync_progress SET total_items = total, current_item = total,
@@ -182,10 +182,14 @@ BEGIN
                completed_at = CASE WHEN total = 0 THEN clock_timestamp() END,
                metadata = metadata || jsonb_build_object('status', p_status)
         WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
-        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, last_full_sync, last_incremental_sync, records_synced)
-        VALUES (log.dealership_id, p_entity,
-                CASE WHEN p_entity = 'stock' THEN now() END, CASE WHEN p_entity <> 'stock' THEN now() END, total)
-        ON CONFLICT (dealership_id, entity_type) DO UPDATE SET
+        -- One row per direction (a lead push and a lead refresh are different syncs); times are the
+        -- end of the run; records_synced is what the run stored or confirmed, not its failures or
+        -- the Manual/Import vehicles it left alone.
+        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, direction, last_full_sync, last_incremental_sync, records_synced)
+        VALUES (log.dealership_id, p_entity, lower(log.sync_direction),
+                CASE WHEN p_entity = 'stock' THEN log.completed_at END, CASE WHEN p_entity <> 'stock' THEN log.completed_at END,
+                greatest(coalesce(p_created, 0) + coalesce(p_updated, 0) + coalesce(p_unchanged, 0), 0))
+        ON CONFLICT (dealership_id, entity_type, direction) DO UPDATE SET
             last_full_sync = coalesce(EXCLUDED.last_full_sync, s.last_full_sync),
             last_incremental_sync = coalesce(EXCLUDED.last_incremental_sync, s.last_incremental_sync),
             records_synced = EXCLUDED.records_synced, last_error = NULL, last_error_at = NULL;

@@ -58,6 +58,18 @@ COMMENT ON COLUMN easycars.dealership.subdomain IS
     'The dealership''s subdomain in a multi-tenant application (lower-case DNS label, unique), e.g. harbour-city; how an application maps a request to its dealership.';
 COMMENT ON COLUMN easycars.dealership.contact_email IS 'Where the dealership is reached about its integration.';
 
+-- sync_state: one row per direction (existing rows were inbound or a mix; they count as inbound).
+ALTER TABLE easycars.sync_state ADD COLUMN direction varchar(10) NOT NULL DEFAULT 'inbound',
+    ADD CONSTRAINT sync_state_direction_chk CHECK (direction IN ('inbound', 'outbound')),
+    DROP CONSTRAINT sync_state_pkey,
+    ADD CONSTRAINT sync_state_pkey PRIMARY KEY (dealership_id, entity_type, direction);
+COMMENT ON TABLE easycars.sync_state IS
+    'Sync state per dealership, entity and direction (a lead push and a lead refresh each have their row): last full and incremental sync, records synced by the last run, and the last error (cleared by the next success of the same direction).';
+COMMENT ON COLUMN easycars.sync_state.direction IS 'inbound (EasyCars to the database: stock, lead refresh) or outbound (the database to EasyCars: lead push).';
+COMMENT ON COLUMN easycars.sync_state.records_synced IS 'Records the last successful run stored or confirmed unchanged (created + updated + unchanged); items that failed and Manual/Import vehicles it left alone are not counted.';
+COMMENT ON COLUMN easycars.sync_state.last_full_sync IS 'End (wall clock) of the last successful complete sync of this entity.';
+COMMENT ON COLUMN easycars.sync_state.last_incremental_sync IS 'End (wall clock) of the last successful partial sync (a lead push or refresh).';
+
 -- Which roles may act for which dealership. app.current_dealership_id only selects among these:
 -- any role can set an app.* setting, so the setting alone proves nothing.
 CREATE TABLE easycars.dealership_access (
@@ -429,9 +441,9 @@ BEGIN
                         WHEN p_error ~* '(timed out|deadline exceeded)' THEN 'timeout'
                         ELSE 'failed' END)
         WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
-        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, last_error, last_error_at)
-        VALUES (log.dealership_id, p_entity, p_error, now())
-        ON CONFLICT (dealership_id, entity_type) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at;
+        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, direction, last_error, last_error_at)
+        VALUES (log.dealership_id, p_entity, lower(log.sync_direction), p_error, clock_timestamp())
+        ON CONFLICT (dealership_id, entity_type, direction) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at;
     ELSE
         -- Completing the progress row logs sync_complete through its trigger.
         UPDATE easycars.sync_progress SET total_items = total, current_item = total,
@@ -439,10 +451,14 @@ BEGIN
                completed_at = CASE WHEN total = 0 THEN clock_timestamp() END,
                metadata = metadata || jsonb_build_object('status', p_status)
         WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
-        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, last_full_sync, last_incremental_sync, records_synced)
-        VALUES (log.dealership_id, p_entity,
-                CASE WHEN p_entity = 'stock' THEN now() END, CASE WHEN p_entity <> 'stock' THEN now() END, total)
-        ON CONFLICT (dealership_id, entity_type) DO UPDATE SET
+        -- One row per direction (a lead push and a lead refresh are different syncs); times are the
+        -- end of the run; records_synced is what the run stored or confirmed, not its failures or
+        -- the Manual/Import vehicles it left alone.
+        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, direction, last_full_sync, last_incremental_sync, records_synced)
+        VALUES (log.dealership_id, p_entity, lower(log.sync_direction),
+                CASE WHEN p_entity = 'stock' THEN log.completed_at END, CASE WHEN p_entity <> 'stock' THEN log.completed_at END,
+                greatest(coalesce(p_created, 0) + coalesce(p_updated, 0) + coalesce(p_unchanged, 0), 0))
+        ON CONFLICT (dealership_id, entity_type, direction) DO UPDATE SET
             last_full_sync = coalesce(EXCLUDED.last_full_sync, s.last_full_sync),
             last_incremental_sync = coalesce(EXCLUDED.last_incremental_sync, s.last_incremental_sync),
             records_synced = EXCLUDED.records_synced, last_error = NULL, last_error_at = NULL;
