@@ -33,6 +33,7 @@ INSERT INTO intended VALUES
     ('table easycars.credentials', 'easycars_admin', 'DELETE'),
     ('table easycars.dealership_access', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
     ('table easycars.credentials_input', 'easycars_admin', 'INSERT'),
+    ('table easycars.audit_log', 'easycars_admin', 'INSERT,SELECT'),
     ('table easycars.vehicle', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
     ('table easycars.vehicle', 'easycars_analyst', 'SELECT'),
     ('table easycars.vehicle', 'easycars_sync', 'INSERT,SELECT,UPDATE'),
@@ -122,7 +123,7 @@ SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
                        OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = c.relname || '_admin_policy'
                                         AND p.polroles = ARRAY['easycars_admin'::regrole::oid])
                        OR (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
-                          <> CASE WHEN c.relname = 'dealership_access' THEN 1 ELSE 2 END)
+                          <> CASE WHEN c.relname IN ('dealership_access', 'audit_log') THEN 1 ELSE 2 END)
                 ORDER BY 1), '{}'::text[], 'every table has RLS enabled, forced, an easycars_admin policy and (tenant tables) one tenant policy');
 SELECT is(ARRAY(SELECT p.polrelid::regclass::text FROM pg_policy p
                 WHERE p.polname LIKE '%\_tenant\_policy'

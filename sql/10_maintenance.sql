@@ -52,12 +52,16 @@ BEGIN
 
     DELETE FROM easycars.sync_log_archive WHERE started_at < pg_catalog.now() - purge_archive_after;
     GET DIAGNOSTICS purged = ROW_COUNT;
+    -- The audit trail is kept as long as the archive (it is not counted in purged_count).
+    IF to_regclass('easycars.audit_log') IS NOT NULL THEN
+        DELETE FROM easycars.audit_log WHERE at < pg_catalog.now() - purge_archive_after;
+    END IF;
 
     RETURN QUERY SELECT archived, purged;
 END
 $$;
 COMMENT ON FUNCTION easycars.archive_sync_logs(interval, interval) IS
-    'Moves finished sync_log rows started more than older_than ago (default 90 days) into sync_log_archive, and deletes archive rows started more than purge_archive_after ago (default 2 years). Returns both counts. Covers every dealership; easycars_admin only.';
+    'Moves finished sync_log rows started more than older_than ago (default 90 days) into sync_log_archive, and deletes archive rows started more than purge_archive_after ago (default 2 years), and audit_log rows as old. Returns both counts. Covers every dealership; easycars_admin only.';
 
 CREATE FUNCTION easycars.maintain_partitions(
     months_ahead integer DEFAULT 3,

@@ -40,6 +40,15 @@ COMMENT ON POLICY dealership_access_admin_policy ON easycars.dealership_access I
 -- credentials_input has no row-level security: COPY refuses tables that have it, and the table
 -- never holds a row (its trigger stores each one through the checks of set_credentials).
 
+-- The audit trail: administrators read it and append in their own name only; nobody but a
+-- superuser changes or deletes it.
+ALTER TABLE easycars.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE easycars.audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_admin_policy ON easycars.audit_log TO easycars_admin
+    USING (true) WITH CHECK (actor = current_user AND session_actor = session_user);
+COMMENT ON POLICY audit_log_admin_policy ON easycars.audit_log IS
+    'easycars_admin members read the whole trail and append rows in their own name only.';
+
 ALTER TABLE easycars.dealership ENABLE ROW LEVEL SECURITY;
 ALTER TABLE easycars.dealership FORCE ROW LEVEL SECURITY;
 CREATE POLICY dealership_tenant_policy ON easycars.dealership FOR SELECT
@@ -87,6 +96,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA easycars 
 -- SECURITY: not even administrators read the encrypted columns; they write credentials through
 -- easycars.set_credentials() and may only (de)activate, re-point or delete a row directly.
 REVOKE ALL ON easycars.credentials, easycars.credentials_safe, easycars.credentials_input FROM easycars_admin;
+REVOKE ALL ON easycars.audit_log FROM easycars_admin;
+GRANT SELECT, INSERT ON easycars.audit_log TO easycars_admin;
 GRANT INSERT ON easycars.credentials_input TO easycars_admin;
 GRANT SELECT (id, dealership_id, environment, is_active, yard_code, base_url, account_number_masked,
               encryption_iv, created_at, updated_at, last_synced_at),
@@ -150,6 +161,8 @@ GRANT SELECT ON easycars.recent_failed_syncs, easycars.sync_performance_7d, easy
 SELECT pg_catalog.pg_extension_config_dump('easycars.dealership', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.credentials', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.dealership_access', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.audit_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.vehicle', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.lead', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_log', '');

@@ -182,6 +182,133 @@ COMMENT ON FUNCTION easycars._credentials_input_store() IS
 CREATE TRIGGER credentials_input_store BEFORE INSERT ON easycars.credentials_input
     FOR EACH ROW EXECUTE FUNCTION easycars._credentials_input_store();
 
+-- Audit trail of administrative actions: who changed a dealership, who may act for it, and its
+-- credentials (set, rotated, deactivated, re-pointed, deleted), with the row before and after.
+-- Never a secret: the encrypted columns are left out, and a change to them is recorded as such.
+
+CREATE TABLE easycars.audit_log (
+    id            bigint      GENERATED ALWAYS AS IDENTITY,
+    at            timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor         name        NOT NULL DEFAULT current_user,
+    session_actor name        NOT NULL DEFAULT session_user,
+    action        text        NOT NULL,
+    object        text        NOT NULL,
+    dealership_id integer,
+    before        jsonb,
+    after         jsonb,
+    CONSTRAINT audit_log_pkey PRIMARY KEY (id),
+    CONSTRAINT audit_log_action_chk CHECK (action IN ('insert', 'update', 'delete'))
+);
+COMMENT ON TABLE easycars.audit_log IS
+    'Administrative actions on dealerships, dealership access and credentials: who (role and login), when, what, and the row before and after, without any secret. Written by triggers; append-only for everyone but superusers; purged with the sync log archive by easycars.archive_sync_logs().';
+COMMENT ON COLUMN easycars.audit_log.actor IS 'The role that made the change; for changes made through set_credentials or rotate_encryption_key (which run as the extension owner), the session''s login role.';
+COMMENT ON COLUMN easycars.audit_log.session_actor IS 'The login role of the session that made the change.';
+COMMENT ON COLUMN easycars.audit_log.action IS 'insert, update or delete.';
+COMMENT ON COLUMN easycars.audit_log.object IS 'The table changed: dealership, dealership_access or credentials.';
+COMMENT ON COLUMN easycars.audit_log.before IS 'The row before the change (NULL for an insert), secrets left out.';
+COMMENT ON COLUMN easycars.audit_log.after IS 'The row after the change (NULL for a delete), secrets left out; secrets_changed says whether the encrypted values changed.';
+CREATE INDEX audit_log_dealership_idx ON easycars.audit_log (dealership_id, at DESC);
+CREATE INDEX audit_log_at_idx ON easycars.audit_log (at);
+
+-- The trigger runs with the rights of whoever made the change, so the trail names them: an
+-- administrator may append (INSERT) rows in their own name only (see the policy in 99_security)
+-- and nobody but a superuser may change or delete them. Changes made through the extension's
+-- definer functions (set_credentials, rotate_encryption_key) run as the extension owner; for
+-- those the session's login role is the actor.
+CREATE FUNCTION easycars._audit() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    secret text[] := ARRAY['client_id_encrypted', 'client_secret_encrypted', 'account_number_encrypted',
+                           'account_secret_encrypted', 'encryption_iv'];
+    old_row jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+    new_row jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+    changed boolean;
+BEGIN
+    -- A restore (pg_dump's scripts run with row_security = off) replays rows, not actions.
+    IF TG_OP = 'INSERT' AND current_setting('row_security') = 'off' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'credentials' THEN
+        changed := old_row IS NULL OR new_row IS NULL
+                   OR EXISTS (SELECT 1 FROM unnest(secret) c WHERE old_row->c IS DISTINCT FROM new_row->c);
+        old_row := old_row - secret;
+        new_row := (new_row - secret) || CASE WHEN new_row IS NULL THEN NULL ELSE jsonb_build_object('secrets_changed', changed) END;
+    END IF;
+    -- Timestamps the syncs stamp are no administrative action.
+    IF TG_OP = 'UPDATE' AND (old_row - '{updated_at,last_synced_at}'::text[])
+                            = (new_row - '{updated_at,last_synced_at,secrets_changed}'::text[])
+       AND NOT coalesce(changed, false) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO easycars.audit_log (actor, action, object, dealership_id, before, after)
+    VALUES (CASE WHEN current_user = (SELECT e.extowner::regrole::name FROM pg_extension e WHERE e.extname = 'easycars')
+                 THEN session_user ELSE current_user END,
+            lower(TG_OP), TG_TABLE_NAME,
+            coalesce((new_row->>'dealership_id')::integer, (old_row->>'dealership_id')::integer,
+                     CASE WHEN TG_TABLE_NAME = 'dealership' THEN coalesce((new_row->>'id')::integer, (old_row->>'id')::integer) END),
+            old_row, new_row);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION easycars._audit() IS
+    'Internal trigger: appends an audit_log row for each change to dealership, dealership_access and credentials (secrets left out; sync timestamps ignored).';
+
+CREATE TRIGGER dealership_audit AFTER INSERT OR UPDATE OR DELETE ON easycars.dealership
+    FOR EACH ROW EXECUTE FUNCTION easycars._audit();
+CREATE TRIGGER dealership_access_audit AFTER INSERT OR UPDATE OR DELETE ON easycars.dealership_access
+    FOR EACH ROW EXECUTE FUNCTION easycars._audit();
+CREATE TRIGGER credentials_audit AFTER INSERT OR UPDATE OR DELETE ON easycars.credentials
+    FOR EACH ROW EXECUTE FUNCTION easycars._audit();
+CREATE OR REPLACE FUNCTION easycars.archive_sync_logs(
+    older_than interval DEFAULT '90 days',
+    purge_archive_after interval DEFAULT '2 years')
+RETURNS TABLE (archived_count bigint, purged_count bigint)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    archived bigint;
+    purged bigint;
+BEGIN
+    IF older_than IS NULL OR older_than <= interval '0' THEN
+        RAISE EXCEPTION 'older_than must be a positive interval, not %', coalesce(older_than::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. interval ''90 days''.';
+    END IF;
+    IF purge_archive_after IS NULL OR purge_archive_after <= interval '0' THEN
+        RAISE EXCEPTION 'purge_archive_after must be a positive interval, not %', coalesce(purge_archive_after::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Pass e.g. interval ''2 years''.';
+    END IF;
+
+    -- Runs still in progress stay where the running sync expects to update them.
+    WITH moved AS (
+        DELETE FROM easycars.sync_log
+        WHERE started_at < pg_catalog.now() - older_than AND status <> 'InProgress'
+        RETURNING *
+    )
+    INSERT INTO easycars.sync_log_archive SELECT * FROM moved;
+    GET DIAGNOSTICS archived = ROW_COUNT;
+
+    DELETE FROM easycars.sync_log_archive WHERE started_at < pg_catalog.now() - purge_archive_after;
+    GET DIAGNOSTICS purged = ROW_COUNT;
+    -- The audit trail is kept as long as the archive (it is not counted in purged_count).
+    IF to_regclass('easycars.audit_log') IS NOT NULL THEN
+        DELETE FROM easycars.audit_log WHERE at < pg_catalog.now() - purge_archive_after;
+    END IF;
+
+    RETURN QUERY SELECT archived, purged;
+END
+$$;
+COMMENT ON FUNCTION easycars.archive_sync_logs(interval, interval) IS
+    'Moves finished sync_log rows started more than older_than ago (default 90 days) into sync_log_archive, and deletes archive rows started more than purge_archive_after ago (default 2 years), and audit_log rows as old. Returns both counts. Covers every dealership; easycars_admin only.';
+REVOKE ALL ON easycars.audit_log FROM PUBLIC;
+REVOKE ALL ON SEQUENCE easycars.audit_log_id_seq FROM PUBLIC;
+GRANT SELECT, INSERT ON easycars.audit_log TO easycars_admin;
+REVOKE EXECUTE ON FUNCTION easycars._audit() FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('easycars.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.audit_log_id_seq', '');
+
 -- Policies: the tenant comparison alone, and easycars_admin in a policy of its own.
 DO $$
 DECLARE
@@ -227,6 +354,15 @@ COMMENT ON POLICY dealership_access_admin_policy ON easycars.dealership_access I
     'Only easycars_admin members read and change who may act for which dealership.';
 -- credentials_input has no row-level security: COPY refuses tables that have it, and the table
 -- never holds a row (its trigger stores each one through the checks of set_credentials).
+
+-- The audit trail: administrators read it and append in their own name only; nobody but a
+-- superuser changes or deletes it.
+ALTER TABLE easycars.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE easycars.audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_log_admin_policy ON easycars.audit_log TO easycars_admin
+    USING (true) WITH CHECK (actor = current_user AND session_actor = session_user);
+COMMENT ON POLICY audit_log_admin_policy ON easycars.audit_log IS
+    'easycars_admin members read the whole trail and append rows in their own name only.';
 
 ALTER TABLE easycars.dealership ENABLE ROW LEVEL SECURITY;
 ALTER TABLE easycars.dealership FORCE ROW LEVEL SECURITY;

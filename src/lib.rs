@@ -131,6 +131,11 @@ extension_sql_file!(
     name = "monitoring",
     requires = ["scheduling"]
 );
+extension_sql_file!(
+    "../sql/18_audit.sql",
+    name = "audit",
+    requires = ["monitoring"]
+);
 extension_sql_file!("../sql/99_security.sql", name = "security", finalize);
 
 #[cfg(test)]
