@@ -1,6 +1,6 @@
 -- The data model exists as designed, and every object is documented.
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 
 SELECT has_schema('easycars');
 SELECT tables_are('easycars', ARRAY[
@@ -97,6 +97,20 @@ SELECT is(ARRAY(SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'easycars\
 SELECT is(ARRAY(SELECT polname::text FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
                 WHERE c.relnamespace = 'easycars'::regnamespace AND obj_description(p.oid, 'pg_policy') IS NULL),
           '{}'::text[], 'every policy has a comment');
+
+-- The analyst-facing indexes serve the queries seed 001 names.
+CREATE FUNCTION pg_temp.plan_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE line text; out text := '';
+BEGIN
+    SET LOCAL enable_seqscan = off;
+    FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP out := out || line || E'\n'; END LOOP;
+    RESET enable_seqscan;
+    RETURN out;
+END $$;
+SELECT matches(pg_temp.plan_of('SELECT * FROM easycars.vehicle WHERE dealership_id = 1 ORDER BY price LIMIT 20'),
+               'vehicle_dealership_price_idx', 'a dealership''s cheapest vehicles come from an index');
+SELECT matches(pg_temp.plan_of($$SELECT * FROM easycars.lead WHERE dealership_id = 1 AND lower(email) = 'jo@example.com'$$),
+               'lead_dealership_email_idx', 'a lead by email comes from an index');
 
 SELECT * FROM finish();
 ROLLBACK;

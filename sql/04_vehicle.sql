@@ -119,6 +119,11 @@ CREATE INDEX vehicle_easycars_vin_idx ON easycars.vehicle (dealership_id, easyca
 CREATE INDEX vehicle_dealership_data_source_idx ON easycars.vehicle (dealership_id, data_source);
 CREATE INDEX vehicle_dealership_status_idx ON easycars.vehicle (dealership_id, status);
 CREATE INDEX vehicle_search_idx ON easycars.vehicle USING gin (search);
+-- What analysts ask of a dealership's stock (seed 001): by make and model, price, year, newest.
+CREATE INDEX vehicle_dealership_make_model_idx ON easycars.vehicle (dealership_id, make, model);
+CREATE INDEX vehicle_dealership_price_idx ON easycars.vehicle (dealership_id, price);
+CREATE INDEX vehicle_dealership_year_idx ON easycars.vehicle (dealership_id, year);
+CREATE INDEX vehicle_dealership_created_idx ON easycars.vehicle (dealership_id, created_at DESC);
 
 CREATE TRIGGER vehicle_touch_updated_at BEFORE UPDATE ON easycars.vehicle
     FOR EACH ROW EXECUTE FUNCTION easycars._touch_updated_at();

@@ -79,6 +79,10 @@ CREATE INDEX lead_data_source_idx ON easycars.lead (data_source);
 CREATE INDEX lead_dealership_data_source_idx ON easycars.lead (dealership_id, data_source);
 CREATE INDEX lead_vehicle_idx ON easycars.lead (dealership_id, vehicle_id) WHERE vehicle_id IS NOT NULL;
 CREATE INDEX lead_last_synced_to_idx ON easycars.lead (dealership_id, last_synced_to_easycars);
+-- Finding a dealership's leads (seed 001): by email, by status, newest first.
+CREATE INDEX lead_dealership_email_idx ON easycars.lead (dealership_id, lower(email)) WHERE email IS NOT NULL;
+CREATE INDEX lead_dealership_status_idx ON easycars.lead (dealership_id, status);
+CREATE INDEX lead_dealership_created_idx ON easycars.lead (dealership_id, created_at DESC);
 
 CREATE TRIGGER lead_touch_updated_at BEFORE UPDATE ON easycars.lead
     FOR EACH ROW EXECUTE FUNCTION easycars._touch_updated_at();

@@ -70,6 +70,15 @@ COMMENT ON COLUMN easycars.sync_state.records_synced IS 'Records the last succes
 COMMENT ON COLUMN easycars.sync_state.last_full_sync IS 'End (wall clock) of the last successful complete sync of this entity.';
 COMMENT ON COLUMN easycars.sync_state.last_incremental_sync IS 'End (wall clock) of the last successful partial sync (a lead push or refresh).';
 
+-- Analyst-facing indexes (seed 001).
+CREATE INDEX vehicle_dealership_make_model_idx ON easycars.vehicle (dealership_id, make, model);
+CREATE INDEX vehicle_dealership_price_idx ON easycars.vehicle (dealership_id, price);
+CREATE INDEX vehicle_dealership_year_idx ON easycars.vehicle (dealership_id, year);
+CREATE INDEX vehicle_dealership_created_idx ON easycars.vehicle (dealership_id, created_at DESC);
+CREATE INDEX lead_dealership_email_idx ON easycars.lead (dealership_id, lower(email)) WHERE email IS NOT NULL;
+CREATE INDEX lead_dealership_status_idx ON easycars.lead (dealership_id, status);
+CREATE INDEX lead_dealership_created_idx ON easycars.lead (dealership_id, created_at DESC);
+
 -- Which roles may act for which dealership. app.current_dealership_id only selects among these:
 -- any role can set an app.* setting, so the setting alone proves nothing.
 CREATE TABLE easycars.dealership_access (
