@@ -86,7 +86,7 @@ CREATE TABLE bench_stage AS $(q -c "SELECT easycars._stock_feed_sql(1)");
 CREATE TABLE bench_copy (LIKE easycars.vehicle);
 COPY (SELECT * FROM easycars.vehicle WHERE dealership_id = 1) TO '$EASYCARS_PG_DIR/vehicles.bin' (FORMAT binary);
 SQL
-  upsert="SET app.current_dealership_id = '2'; INSERT INTO result SELECT fetched::text FROM easycars._run_stock_upsert('SELECT stock_number, easycars_raw_md5 AS raw_md5 FROM bench_stage s', 'SELECT s.* FROM bench_stage s WHERE s.stock_number IN (SELECT unnest(stock_numbers) FROM todo)', 2);"
+  upsert="SET app.current_dealership_id = '2'; INSERT INTO result SELECT fetched::text FROM easycars._run_stock_upsert('SELECT stock_number, easycars_raw_md5 AS raw_md5 FROM public.bench_stage s', 'SELECT s.* FROM public.bench_stage s WHERE s.stock_number IN (SELECT unnest(stock_numbers) FROM todo)', 2);"
   read -r tf1 _ _ < <(measure "$upsert")
   q -c "UPDATE bench_stage SET price = price + 1, easycars_raw_data = easycars_raw_data || '{\"bench\": 1}', easycars_raw_md5 = md5(random()::text) WHERE stock_number IN (SELECT stock_number FROM bench_stage ORDER BY stock_number LIMIT greatest($n / 100, 1))"
   read -r tf2 _ _ < <(measure "$upsert")

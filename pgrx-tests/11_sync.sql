@@ -1,7 +1,7 @@
 -- Syncs as SQL against the real simulator: stock in (create, update, unchanged, removed, back),
 -- manual vehicles kept, failures leave data untouched, leads pushed and refreshed, previews, RLS.
 BEGIN;
-SELECT plan(55);
+SELECT plan(57);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -82,6 +82,28 @@ CREATE TEMP TABLE s4 AS SELECT * FROM easycars.sync_stock(1);
 SELECT results_eq(format('SELECT status::text, removed_from_easycars_at IS NULL FROM easycars.vehicle WHERE dealership_id = 1 AND easycars_stock_number = %L', (SELECT sn FROM gone)),
                   $$VALUES ('active', true)$$, 'it comes back when it reappears');
 SELECT is((SELECT records_updated FROM s4), 1, 'only the returning vehicle is written');
+
+-- A preview is exactly what the sync then does, on a mixed delta: one new, one changed, one gone,
+-- one whose stock number a Manual vehicle holds, one EasyCars sent that cannot be stored.
+INSERT INTO easycars.vehicle (dealership_id, make, model, year, title, data_source, easycars_stock_number)
+VALUES (1, 'Local', 'Car', 2020, 'Local Car', 'Manual', 'M-PREVIEW');
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/add', (SELECT account_number FROM d1)),
+       '{"count": 1, "items": [{"StockNumber": "M-PREVIEW"}, {"StockNumber": "BAD-YEAR", "YearGroup": 1800}]}') \g /dev/null
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/change', (SELECT account_number FROM d1)),
+                         jsonb_build_object('stock_number', (SELECT sn FROM changed), 'fields', jsonb_build_object('Price', 23456))) \g /dev/null
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/remove', (SELECT account_number FROM d1)), jsonb_build_object('stock_numbers', jsonb_build_array((SELECT sn FROM gone)))) \g /dev/null
+CREATE TEMP TABLE mixed_preview AS SELECT easycars.preview_stock_sync(1) AS d;
+CREATE TEMP TABLE mixed_sync AS SELECT * FROM easycars.sync_stock(1);
+SELECT is((SELECT jsonb_build_object('create', jsonb_array_length(d->'create'), 'update', jsonb_array_length(d->'update'),
+                                     'remove', jsonb_array_length(d->'remove'), 'skipped_manual', jsonb_array_length(d->'skipped_manual'),
+                                     'invalid', jsonb_array_length(d->'invalid')) FROM mixed_preview),
+          (SELECT jsonb_build_object('create', response_summary->'created', 'update', response_summary->'updated',
+                                     'remove', response_summary->'removed', 'skipped_manual', response_summary->'skipped_manual',
+                                     'invalid', response_summary->'failed') FROM mixed_sync),
+          'the preview of a mixed delta is exactly what the sync then does');
+SELECT is((SELECT d->'counts' FROM mixed_preview), '{"create": 1, "update": 1, "remove": 1}'::jsonb, 'one to create, one to update, one to remove');
+SELECT easycars_test.sim('POST', format('/_sim/stock/%s/remove', (SELECT account_number FROM d1)), '{"stock_numbers": ["M-PREVIEW", "BAD-YEAR"]}') \g /dev/null
+DELETE FROM easycars.vehicle WHERE dealership_id = 1 AND easycars_stock_number = 'M-PREVIEW';
 
 -- A failing API leaves the data exactly as it was and a Failed log.
 CREATE TEMP TABLE before_fail AS SELECT pg_temp.vehicles_digest(1) AS digest;
