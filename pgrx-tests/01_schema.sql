@@ -5,7 +5,7 @@ SELECT plan(27);
 SELECT has_schema('easycars');
 SELECT tables_are('easycars', ARRAY[
     'dealership', 'dealership_access', 'credentials', 'credentials_input', 'audit_log', 'sync_log', 'sync_log_archive', 'vehicle', 'lead',
-    'sync_progress', 'sync_activity_log', 'sync_activity_log_default', 'sync_preview_cache', 'sync_state'
+    'sync_progress', 'sync_activity_log', 'sync_activity_log_default', 'sync_preview_cache', 'sync_state', 'sync_schedule'
 ] || ARRAY(SELECT c.relname::name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
            WHERE i.inhparent = 'easycars.sync_activity_log'::regclass AND c.relname <> 'sync_activity_log_default'));
 SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'easycars.sync_activity_log'::regclass), 'p',

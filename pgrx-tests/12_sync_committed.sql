@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(22);
+SELECT plan(36);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -58,17 +58,17 @@ DROP SERVER cancel_me;
 SELECT dblink_disconnect('other') \g /dev/null
 SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 0}') \g /dev/null
 
--- run_due_syncs: every active dealership in turn, each in its own transaction.
+-- run_due_syncs: every due (dealership, kind), each in its own transaction.
 INSERT INTO easycars.lead (dealership_id, name, email, message, vehicle_make, vehicle_model, vehicle_year, vehicle_type, is_vehicle_new)
 VALUES (301, 'Due Buyer', 'due@example.com', 'Please call', 'Toyota', 'Corolla', 2022, 'Car', false);
 CREATE TEMP TABLE mark AS SELECT max(id) AS last_log FROM easycars.sync_log;
 CALL easycars.run_due_syncs();
-SELECT is((SELECT array_agg(sync_type || '/' || sync_direction || '/' || status ORDER BY id) FROM easycars.sync_log
-           WHERE dealership_id = 301 AND id > (SELECT last_log FROM mark)),
-          ARRAY['Stock/Inbound/Success', 'Lead/Outbound/Success', 'Lead/Inbound/Success'], 'dealership 301: stock, lead push and lead refresh succeed');
-SELECT is((SELECT array_agg(sync_type || '/' || sync_direction || '/' || status ORDER BY id) FROM easycars.sync_log
-           WHERE dealership_id = 302 AND id > (SELECT last_log FROM mark)),
-          ARRAY['Stock/Inbound/Failed', 'Lead/Outbound/Success', 'Lead/Inbound/Success'], 'dealership 302''s unreachable API fails its stock sync alone');
+SELECT is(ARRAY(SELECT sync_type || '/' || sync_direction || '/' || status FROM easycars.sync_log
+                WHERE dealership_id = 301 AND id > (SELECT last_log FROM mark) ORDER BY 1),
+          ARRAY['Lead/Inbound/Success', 'Lead/Outbound/Success', 'Stock/Inbound/Success'], 'dealership 301: stock, lead push and lead refresh succeed');
+SELECT is(ARRAY(SELECT sync_type || '/' || sync_direction || '/' || status FROM easycars.sync_log
+                WHERE dealership_id = 302 AND id > (SELECT last_log FROM mark) ORDER BY 1),
+          ARRAY['Lead/Inbound/Success', 'Lead/Outbound/Success', 'Stock/Inbound/Failed'], 'dealership 302''s unreachable API fails its stock sync alone');
 SELECT ok((SELECT easycars_lead_number IS NOT NULL FROM easycars.lead WHERE dealership_id = 301 AND email = 'due@example.com'),
           'the lead pushed by run_due_syncs kept its EasyCars number (committed per lead)');
 SELECT is((SELECT records_created || ' created, ' || records_updated || ' updated' FROM easycars.sync_log
@@ -78,10 +78,79 @@ SELECT is((SELECT array_agg(DISTINCT a.action::text) FROM easycars.sync_activity
            WHERE a.dealership_id = 301 AND l.id > (SELECT last_log FROM mark) AND a.action IN ('scheduled_run', 'manual_trigger')),
           ARRAY['scheduled_run'], 'runs started by run_due_syncs are logged as scheduled, not manual');
 
+-- The due queue: a success is next due after the interval, a failure backs off, doubling, and a
+-- success resets it; nothing runs twice in one window; pause, resume and sync-now.
+SELECT is((SELECT count(*)::int FROM easycars.sync_queue WHERE dealership_id IN (301, 302)), 6, 'sync_queue shows each dealership''s three kinds');
+SELECT ok((SELECT bool_and(next_due_at > now() + interval '14 minutes') FROM easycars.sync_schedule WHERE dealership_id = 301),
+          'after a success each kind is next due one interval later');
+SELECT is((SELECT failures || ' ' || (backoff_reason IS NOT NULL) FROM easycars.sync_schedule WHERE dealership_id = 302 AND kind = 'stock'),
+          '1 true', 'the failed stock sync of 302 is backing off, with its reason');
+CREATE TEMP TABLE mark2 AS SELECT max(id) AS last_log FROM easycars.sync_log;
+CALL easycars.run_due_syncs();
+SELECT is((SELECT count(*)::int FROM easycars.sync_log WHERE id > (SELECT last_log FROM mark2) AND dealership_id IN (301, 302)), 0,
+          'run again at once, nothing is due: nothing runs twice in a window');
+SELECT easycars.sync_now(302, 'stock') \g /dev/null
+CREATE TEMP TABLE due1 AS SELECT next_due_at FROM easycars.sync_schedule WHERE dealership_id = 302 AND kind = 'stock';
+CALL easycars.run_due_syncs('stock');
+SELECT is((SELECT failures FROM easycars.sync_schedule WHERE dealership_id = 302 AND kind = 'stock'), 1,
+          'sync_now forgets the backoff and runs it at once (and it fails again)');
+SELECT easycars.sync_now(302, 'stock') \g /dev/null
+UPDATE easycars.sync_schedule SET failures = 2 WHERE dealership_id = 302 AND kind = 'stock';
+CALL easycars.run_due_syncs('stock');
+SELECT ok((SELECT next_due_at > now() + interval '59 minutes' AND failures = 3 FROM easycars.sync_schedule WHERE dealership_id = 302 AND kind = 'stock'),
+          'each failure in a row doubles the wait (15 min, 30 min, 60 min, ...)');
+SELECT easycars.pause_syncs(301) \g /dev/null
+SELECT easycars.sync_now(301) \g /dev/null
+CREATE TEMP TABLE mark3 AS SELECT max(id) AS last_log FROM easycars.sync_log;
+CALL easycars.run_due_syncs();
+SELECT is((SELECT count(*)::int FROM easycars.sync_log WHERE id > (SELECT last_log FROM mark3) AND dealership_id = 301), 0,
+          'a paused dealership is not synced, even when due');
+SELECT easycars.resume_syncs(301) \g /dev/null
+CALL easycars.run_due_syncs('stock');
+SELECT is((SELECT count(*)::int FROM easycars.sync_log WHERE id > (SELECT last_log FROM mark3) AND dealership_id = 301 AND sync_type = 'Stock'), 1,
+          'resumed, it is synced');
+SELECT ok(EXISTS (SELECT 1 FROM easycars.audit_log WHERE object = 'sync_schedule' AND dealership_id = 301 AND after->>'paused_at' IS NOT NULL),
+          'pausing is in the audit trail');
+
+-- Two workers at once never run the same dealership and kind: both drain one due queue.
+SELECT easycars.sync_now(301) \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 800}') \g /dev/null
+CREATE TEMP TABLE mark4 AS SELECT max(id) AS last_log FROM easycars.sync_log;
+SELECT dblink_connect('worker2', format('host=127.0.0.1 port=%s dbname=%s user=postgres', current_setting('port'), current_database())) \g /dev/null
+SELECT dblink_send_query('worker2', 'CALL easycars.run_due_syncs()') \g /dev/null
+CALL easycars.run_due_syncs();
+SELECT * FROM dblink_get_result('worker2') AS t(x text) \g /dev/null
+SELECT dblink_disconnect('worker2') \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 0}') \g /dev/null
+SELECT is(ARRAY(SELECT sync_type || '/' || sync_direction FROM easycars.sync_log
+                WHERE id > (SELECT last_log FROM mark4) AND dealership_id = 301 ORDER BY 1),
+          ARRAY['Lead/Inbound', 'Lead/Outbound', 'Stock/Inbound'], 'two workers ran each kind of 301 exactly once, none skipped');
+
+-- A worker killed mid-run leaves its claim only until its lease ends; the next worker takes it.
+SELECT easycars.sync_now(301, 'stock') \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 20000}') \g /dev/null
+SELECT dblink_connect('doomed', format('host=127.0.0.1 port=%s dbname=%s user=postgres', current_setting('port'), current_database())) \g /dev/null
+CREATE TEMP TABLE doomed AS SELECT pid FROM dblink('doomed', 'SELECT pg_backend_pid()') AS t(pid int);
+SELECT dblink_send_query('doomed', $$CALL easycars.run_due_syncs('stock', lease => '3 seconds')$$) \g /dev/null
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM easycars.sync_schedule WHERE dealership_id = 301 AND kind = 'stock'
+                                            AND claimed_by = (SELECT pid FROM doomed))$$, 20), 'a worker claims 301''s stock sync');
+SELECT pg_terminate_backend((SELECT pid FROM doomed)) \g /dev/null
+SELECT dblink_disconnect('doomed') \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 0}') \g /dev/null
+SELECT ok((SELECT claimed_until > now() FROM easycars.sync_schedule WHERE dealership_id = 301 AND kind = 'stock'),
+          'killed mid-run, its claim stays until the lease ends');
+SELECT pg_sleep(3.5) \g /dev/null
+CREATE TEMP TABLE mark5 AS SELECT max(id) AS last_log FROM easycars.sync_log;
+CALL easycars.run_due_syncs('stock');
+SELECT is((SELECT string_agg(status::text, ',') FROM easycars.sync_log WHERE id > (SELECT last_log FROM mark5) AND dealership_id = 301),
+          'Success', 'then the next worker takes it and runs it');
+SELECT is((SELECT claimed_by FROM easycars.sync_schedule WHERE dealership_id = 301 AND kind = 'stock'), NULL, 'and nothing is left claimed');
+
 -- A pg_cron job really fires (pg_cron 1.4 schedules by the minute: this waits up to ~70 s), as a
 -- superuser whose search_path starts with a schema a lower role controls: that role's "="
 -- overload records every call it gets. A control job in the same role proves the search_path was
 -- in effect; the sync job must never call it (every easycars function pins search_path).
+SELECT easycars.sync_now(301, 'stock') \g /dev/null
 CREATE ROLE atk_cron_owner;
 CREATE ROLE atk_cron_victim SUPERUSER LOGIN;
 GRANT CREATE ON DATABASE easycars_test TO atk_cron_owner;

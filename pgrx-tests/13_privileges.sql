@@ -58,6 +58,12 @@ INSERT INTO intended VALUES
     ('table easycars.sync_state', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
     ('table easycars.sync_state', 'easycars_analyst', 'SELECT'),
     ('table easycars.sync_state', 'easycars_sync', 'INSERT,SELECT,UPDATE'),
+    ('table easycars.sync_schedule', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.sync_schedule', 'easycars_analyst', 'SELECT'),
+    ('table easycars.sync_schedule', 'easycars_sync', 'SELECT'),
+    ('view easycars.sync_queue', 'easycars_admin', 'SELECT'),
+    ('view easycars.sync_queue', 'easycars_analyst', 'SELECT'),
+    ('view easycars.sync_queue', 'easycars_sync', 'SELECT'),
     ('view easycars.credentials_safe', 'easycars_admin', 'SELECT'),
     ('view easycars.credentials_safe', 'easycars_analyst', 'SELECT'),
     ('view easycars.credentials_safe', 'easycars_sync', 'SELECT'),
@@ -77,7 +83,7 @@ SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.current_dealership_i
     unnest(ARRAY['easycars_admin', 'easycars_analyst', 'easycars_sync']) r
 UNION ALL
 SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.sync_stock(integer,boolean)', 'function easycars.push_leads(integer,boolean)',
-    'function easycars.sync_leads(integer,boolean)', 'function easycars.preview_stock_sync(integer,interval)', 'procedure easycars.run_due_syncs(text)',
+    'function easycars.sync_leads(integer,boolean)', 'function easycars.preview_stock_sync(integer,interval)', 'procedure easycars.run_due_syncs(text,interval,interval)',
     'function easycars.cleanup_preview_cache()', 'function easycars._ensure_remote(integer)', 'function easycars._ensure_partitions()',
     'function easycars._begin_run(integer,text,text,easycars.sync_entity,boolean,jsonb)',
     'function easycars._finish_run(easycars.sync_log,easycars.sync_entity,text,integer,integer,integer,integer,integer,integer,jsonb,text,text)',
@@ -86,15 +92,18 @@ SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.sync_stock(integer,b
     'function easycars._lead_status_code(text)', 'function easycars._lead_push_digest(easycars.lead)',
     'function easycars._foreign_table_ddl(text,text,text,text)', 'function easycars._syncable_dealerships()',
     'function easycars._push_one(easycars.sync_log,bigint)', 'function easycars._push_progress(easycars.sync_log,integer,integer,integer,integer)',
-    'function easycars._sync_lock_key(text,text)']) f,
+    'function easycars._sync_lock_key(text,text)', 'function easycars._claim_due(text[],interval)',
+    'function easycars._settle_due(integer,text,text,timestamp with time zone,text)', 'function easycars._close_abandoned_runs()']) f,
     unnest(ARRAY['easycars_admin', 'easycars_sync']) r
 UNION ALL
 SELECT f, 'easycars_admin', 'EXECUTE' FROM unnest(ARRAY['function easycars.set_credentials(integer,text,text,text,text,text,text,text)',
     'function easycars.rotate_encryption_key()', 'function easycars.verify_credentials(integer)',
     'function easycars.archive_sync_logs(interval,interval)', 'function easycars.maintain_partitions(integer,interval,timestamp with time zone)',
-    'function easycars.schedule_syncs(text,text)', 'function easycars.unschedule_syncs()',
+    'function easycars.schedule_syncs(text,text,integer)', 'function easycars.unschedule_syncs()',
     'function easycars.grant_dealership(regrole,integer)', 'function easycars.grant_all_dealerships(regrole)',
-    'function easycars.revoke_dealership(regrole,integer)']) f;
+    'function easycars.revoke_dealership(regrole,integer)', 'function easycars.pause_syncs(integer,text)',
+    'function easycars.resume_syncs(integer,text)', 'function easycars.sync_now(integer,text)',
+    'function easycars._set_schedule(integer,text,text)']) f;
 
 CREATE TEMP TABLE actual AS
 SELECT o.name, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END AS grantee,
@@ -137,8 +146,8 @@ SELECT set_eq($$SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronames
               ARRAY['easycars.set_credentials(integer,text,text,text,text,text,text,text)', 'easycars.rotate_encryption_key()',
                     'easycars.verify_credentials(integer)', 'easycars.cleanup_preview_cache()', 'easycars.archive_sync_logs(interval,interval)',
                     'easycars.maintain_partitions(integer,interval,timestamp with time zone)', 'easycars._ensure_remote(integer)',
-                    'easycars._ensure_partitions()', 'easycars._credentials_input_store()'],
-              'the SECURITY DEFINER functions are the reviewed nine, all with search_path = pg_catalog, pg_temp');
+                    'easycars._ensure_partitions()', 'easycars._credentials_input_store()', 'easycars._close_abandoned_runs()'],
+              'the SECURITY DEFINER functions are the reviewed ten, all with search_path = pg_catalog, pg_temp');
 
 -- Views: monitoring views run with the reader's rights; credentials_safe filters by tenant itself.
 SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind = 'v'
@@ -151,9 +160,9 @@ SELECT ok((SELECT reloptions @> ARRAY['security_barrier=true'] FROM pg_class WHE
 -- scheduler); the one procedure that commits pins search_path in its body instead.
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'easycars'::regnamespace
                   AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false) ORDER BY 1),
-          ARRAY['easycars.run_due_syncs(text)'], 'every function has SET search_path = pg_catalog, pg_temp');
+          ARRAY['easycars.run_due_syncs(text,interval,interval)'], 'every function has SET search_path = pg_catalog, pg_temp');
 SELECT ok((SELECT prosrc ~ 'pg_catalog\.set_config\(''search_path'', ''pg_catalog, pg_temp'', false\)' FROM pg_proc
-           WHERE oid = 'easycars.run_due_syncs(text)'::regprocedure), 'run_due_syncs pins search_path first thing');
+           WHERE oid = 'easycars.run_due_syncs(text,interval,interval)'::regprocedure), 'run_due_syncs pins search_path first thing');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -265,7 +265,7 @@ SELECT is(ARRAY(SELECT easycars_stock_number || CASE WHEN easycars_stock_number 
 SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'easycars'::regnamespace
                   AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)
                 ORDER BY 1),
-          ARRAY['easycars.run_due_syncs(text)'],
+          ARRAY['easycars.run_due_syncs(text,interval,interval)'],
           'every function has SET search_path = pg_catalog, pg_temp (the one procedure that commits pins it in its body)');
 
 SELECT * FROM finish();

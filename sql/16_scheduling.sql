@@ -1,15 +1,130 @@
--- Scheduling: run_due_syncs for pg_cron, and the jobs that call it.
+-- Scheduling: the due queue of each dealership's syncs, run_due_syncs for pg_cron workers, and
+-- the jobs that call it.
 
-CREATE PROCEDURE easycars.run_due_syncs(what pg_catalog.text DEFAULT 'all')
+CREATE TABLE easycars.sync_schedule (
+    dealership_id    integer     NOT NULL,
+    kind             text        NOT NULL,
+    every            interval,
+    next_due_at      timestamptz NOT NULL DEFAULT now(),
+    paused_at        timestamptz,
+    failures         integer     NOT NULL DEFAULT 0,
+    backoff_reason   text,
+    last_outcome     text,
+    last_started_at  timestamptz,
+    last_finished_at timestamptz,
+    claimed_until    timestamptz,
+    claimed_by       integer,
+    CONSTRAINT sync_schedule_pkey PRIMARY KEY (dealership_id, kind),
+    CONSTRAINT sync_schedule_dealership_fkey FOREIGN KEY (dealership_id)
+        REFERENCES easycars.dealership (id) ON DELETE CASCADE,
+    CONSTRAINT sync_schedule_kind_chk CHECK (kind IN ('stock', 'lead_push', 'lead_refresh')),
+    CONSTRAINT sync_schedule_every_chk CHECK (every IS NULL OR every >= interval '1 minute'),
+    CONSTRAINT sync_schedule_failures_chk CHECK (failures >= 0)
+);
+COMMENT ON TABLE easycars.sync_schedule IS
+    'When each dealership''s stock sync, lead push and lead refresh are next due, per dealership and kind: the interval (default easycars.sync_interval), a backoff after failures (doubling up to easycars.sync_backoff_max), pauses, and the claim of the worker running it. Rows appear for every dealership with active credentials the first time a worker looks. See easycars.sync_queue.';
+COMMENT ON COLUMN easycars.sync_schedule.kind IS 'stock, lead_push or lead_refresh.';
+COMMENT ON COLUMN easycars.sync_schedule.every IS 'This dealership''s interval for this kind; NULL uses easycars.sync_interval.';
+COMMENT ON COLUMN easycars.sync_schedule.next_due_at IS 'When it is next due; workers take the oldest due first.';
+COMMENT ON COLUMN easycars.sync_schedule.paused_at IS 'Set by easycars.pause_syncs(): not run until easycars.resume_syncs().';
+COMMENT ON COLUMN easycars.sync_schedule.failures IS 'Failed runs in a row; each doubles the wait before the next try. Reset by a success.';
+COMMENT ON COLUMN easycars.sync_schedule.backoff_reason IS 'Why it is backing off: the last failure''s message.';
+COMMENT ON COLUMN easycars.sync_schedule.last_outcome IS 'The last run''s status: Success, Warning, Failed or Skipped.';
+COMMENT ON COLUMN easycars.sync_schedule.claimed_until IS 'A worker runs it until at most this time (its lease); a worker that dies leaves the claim to expire.';
+COMMENT ON COLUMN easycars.sync_schedule.claimed_by IS 'The backend pid of the worker running it.';
+CREATE INDEX sync_schedule_due_idx ON easycars.sync_schedule (next_due_at) WHERE paused_at IS NULL;
+
+-- Sets pause, resume or "now" on a dealership's schedule rows (every kind, or one).
+CREATE FUNCTION easycars._set_schedule(p_dealership_id integer, p_kind text, p_op text) RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF p_dealership_id IS NULL THEN
+        RAISE EXCEPTION 'dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF p_kind IS NOT NULL AND p_kind NOT IN ('stock', 'lead_push', 'lead_refresh') THEN
+        RAISE EXCEPTION 'kind must be stock, lead_push or lead_refresh, not %', p_kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO easycars.sync_schedule AS s (dealership_id, kind, paused_at, next_due_at)
+    SELECT p_dealership_id, k, CASE WHEN p_op = 'pause' THEN now() END, now()
+    FROM unnest(ARRAY['stock', 'lead_push', 'lead_refresh']) AS k
+    WHERE p_kind IS NULL OR k = p_kind
+    ON CONFLICT (dealership_id, kind) DO UPDATE SET
+        paused_at = CASE p_op WHEN 'pause' THEN coalesce(s.paused_at, now()) WHEN 'resume' THEN NULL ELSE s.paused_at END,
+        next_due_at = CASE WHEN p_op = 'now' THEN now() ELSE s.next_due_at END,
+        failures = CASE WHEN p_op = 'now' THEN 0 ELSE s.failures END;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION easycars._set_schedule(integer, text, text) IS 'Internal: pause, resume or make due now a dealership''s schedule rows.';
+
+CREATE FUNCTION easycars.pause_syncs(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
+LANGUAGE sql AS $$ SELECT easycars._set_schedule(pause_syncs.dealership_id, pause_syncs.kind, 'pause') $$;
+COMMENT ON FUNCTION easycars.pause_syncs(integer, text) IS
+    'Stops scheduled syncs of a dealership (every kind, or stock, lead_push or lead_refresh) until easycars.resume_syncs(); manual syncs still run. Returns the rows paused. easycars_admin only; audited.';
+CREATE FUNCTION easycars.resume_syncs(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
+LANGUAGE sql AS $$ SELECT easycars._set_schedule(resume_syncs.dealership_id, resume_syncs.kind, 'resume') $$;
+COMMENT ON FUNCTION easycars.resume_syncs(integer, text) IS
+    'Resumes scheduled syncs paused by easycars.pause_syncs(). Returns the rows resumed. easycars_admin only; audited.';
+CREATE FUNCTION easycars.sync_now(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
+LANGUAGE sql AS $$ SELECT easycars._set_schedule(sync_now.dealership_id, sync_now.kind, 'now') $$;
+COMMENT ON FUNCTION easycars.sync_now(integer, text) IS
+    'Makes a dealership''s syncs due now (and forgets its backoff), so the next worker runs them first among the due. Returns the rows made due. easycars_admin only.';
+
+COMMENT ON FUNCTION easycars._claim_due(text[], interval) IS
+    'Internal (src/schedule.rs): claims for a worker the oldest due, unpaused, unclaimed (dealership, kind) the current role may sync, for a lease; creates missing schedule rows first.';
+COMMENT ON FUNCTION easycars._settle_due(integer, text, text, timestamptz, text) IS
+    'Internal (src/schedule.rs): records how this worker''s claimed run ended and when it is next due: the interval after a success, a doubling backoff (capped by easycars.sync_backoff_max) after each failure in a row.';
+
+-- Runs left InProgress by a worker that died (pg_terminate_backend, a crash) are closed as Failed:
+-- a live run holds its advisory lock, a dead one does not.
+CREATE FUNCTION easycars._close_abandoned_runs() RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    n integer := 0;
+BEGIN
+    FOR r IN SELECT l.dealership_id, l.id, l.sync_type, l.sync_direction FROM easycars.sync_log l
+             WHERE l.status = 'InProgress' AND l.started_at < now() - interval '1 minute' LOOP
+        IF pg_try_advisory_xact_lock(easycars._sync_lock_key(r.sync_type, r.sync_direction), r.dealership_id) THEN
+            UPDATE easycars.sync_log SET status = 'Failed', completed_at = clock_timestamp(),
+                   error_message = 'abandoned: the worker running it ended before the run finished'
+            WHERE dealership_id = r.dealership_id AND id = r.id;
+            UPDATE easycars.sync_progress SET completed_at = clock_timestamp(),
+                   metadata = metadata || '{"status": "Failed", "outcome": "failed", "error": "abandoned"}'
+            WHERE dealership_id = r.dealership_id AND sync_id = r.id::text AND completed_at IS NULL;
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION easycars._close_abandoned_runs() IS
+    'Internal: closes as Failed (abandoned) the InProgress runs whose worker died; run_due_syncs calls it first.';
+
+CREATE PROCEDURE easycars.run_due_syncs(what pg_catalog.text DEFAULT 'all',
+                                        budget pg_catalog.interval DEFAULT '10 minutes',
+                                        lease pg_catalog.interval DEFAULT '15 minutes')
 LANGUAGE plpgsql
 AS $$
 DECLARE
     -- SECURITY: a procedure that COMMITs cannot carry SET search_path, and pg_cron may run it as a
     -- superuser: every name here is qualified, and search_path is pinned for the whole call.
     d pg_catalog.int4;
+    kinds pg_catalog.text[];
+    item record;
+    started pg_catalog.timestamptz;
+    until pg_catalog.timestamptz;
     lead_id pg_catalog.int8;
     log easycars.sync_log;
     msg pg_catalog.text;
+    outcome pg_catalog.text;
     caller_path pg_catalog.text := pg_catalog.current_setting('search_path');
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false);
@@ -18,6 +133,9 @@ BEGIN
     IF what IS NULL OR what NOT IN ('all', 'stock', 'leads') THEN
         RAISE EXCEPTION 'what must be all, stock or leads' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF budget IS NULL OR budget <= interval '0' OR lease IS NULL OR lease <= interval '0' THEN
+        RAISE EXCEPTION 'budget and lease must be positive intervals' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- A replica cannot write; the primary runs the same schedule.
     IF pg_is_in_recovery() THEN
         RAISE NOTICE 'easycars.run_due_syncs: this server is a replica; nothing to do';
@@ -25,23 +143,43 @@ BEGIN
         PERFORM pg_catalog.set_config('easycars_run.origin', '', false);
         RETURN;
     END IF;
-    -- This month's activity partition exists before the runs log into it; committed at once, so
-    -- the DDL locks are not held across the syncs.
+    kinds := CASE what WHEN 'stock' THEN ARRAY['stock'] WHEN 'leads' THEN ARRAY['lead_push', 'lead_refresh']
+                       ELSE ARRAY['stock', 'lead_push', 'lead_refresh'] END;
+    until := clock_timestamp() + budget;
+    -- This month's activity partition exists before the runs log into it, and runs whose worker
+    -- died are closed; committed at once, so no lock is held across the syncs.
     PERFORM easycars._ensure_partitions();
+    PERFORM easycars._close_abandoned_runs();
     COMMIT;
-    -- The dealerships with active credentials that this role may sync.
-    FOR d IN SELECT x FROM easycars._syncable_dealerships() AS x LOOP
-        -- Each dealership's work commits on its own: one dealership's failure never rolls back another's.
-        IF what IN ('all', 'stock') THEN
+    -- Take the oldest due (dealership, kind) no other worker holds, run it, settle it, repeat,
+    -- until nothing is due or the budget is spent. Each run commits on its own: one dealership's
+    -- failure never rolls back another's, and a hung one costs this worker its deadline only.
+    LOOP
+        EXIT WHEN clock_timestamp() >= until;
+        item := NULL;
+        SELECT c.dealership_id, c.kind INTO item FROM easycars._claim_due(kinds, lease) AS c;
+        COMMIT;
+        EXIT WHEN item.dealership_id IS NULL;
+        d := item.dealership_id;
+        started := clock_timestamp();
+        log := NULL;
+        msg := NULL;
+        outcome := NULL;
+        IF item.kind = 'stock' THEN
             BEGIN
-                PERFORM easycars.sync_stock(d);
+                log := easycars.sync_stock(d);
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
                 RAISE WARNING 'easycars: stock sync of dealership % failed: %', d, msg;
             END;
-            COMMIT;
-        END IF;
-        IF what IN ('all', 'leads') THEN
+        ELSIF item.kind = 'lead_refresh' THEN
+            BEGIN
+                log := easycars.sync_leads(d);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+                RAISE WARNING 'easycars: lead refresh of dealership % failed: %', d, msg;
+            END;
+        ELSE
             -- Leads are pushed one transaction each, so a lead number EasyCars returned is kept
             -- even if a later lead fails or the job is killed.
             BEGIN
@@ -64,6 +202,7 @@ BEGIN
                     WHERE dealership_id = d AND sync_id = log.id::text;
                     COMMIT;
                     log := NULL;
+                    outcome := 'Skipped';
                 END IF;
             END IF;
             IF log.status = 'InProgress' THEN
@@ -95,24 +234,24 @@ BEGIN
                     PERFORM pg_advisory_unlock(easycars._sync_lock_key('Lead', 'Outbound'), d);
                 END;
             END IF;
-            COMMIT;
-            BEGIN
-                PERFORM easycars.sync_leads(d);
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-                RAISE WARNING 'easycars: lead refresh of dealership % failed: %', d, msg;
-            END;
-            COMMIT;
+            IF log.id IS NOT NULL THEN
+                PERFORM set_config('app.current_dealership_id', d::text, true);
+                SELECT * INTO log FROM easycars.sync_log l WHERE l.dealership_id = d AND l.id = log.id;
+            END IF;
         END IF;
+        COMMIT;
+        PERFORM easycars._settle_due(d, item.kind, coalesce(outcome, log.status, 'Failed'), started, coalesce(log.error_message, msg));
+        COMMIT;
     END LOOP;
     PERFORM pg_catalog.set_config('search_path', caller_path, false);
     PERFORM pg_catalog.set_config('easycars_run.origin', '', false);
 END
 $$;
-COMMENT ON PROCEDURE easycars.run_due_syncs(text) IS
-    'For pg_cron (CALL must be the job''s only command): makes sure this month''s activity partition exists, then syncs every dealership with active credentials in turn, each step in its own transaction (stock; leads pushed one per transaction; leads refreshed). what: all, stock or leads. A no-op on a replica.';
+COMMENT ON PROCEDURE easycars.run_due_syncs(text, interval, interval) IS
+    'A sync worker, for pg_cron (CALL must be the job''s only command): takes the oldest due (dealership, kind) of easycars.sync_schedule that no other worker holds and this role may sync, runs it in its own transactions, records when it is next due (or its backoff), and repeats until nothing is due or budget is spent. what: all, stock or leads. lease: how long a claim holds if the worker dies. Several workers may run at once (schedule_syncs(workers => N)). Closes runs abandoned by dead workers first. A no-op on a replica.';
 
-CREATE FUNCTION easycars.schedule_syncs(stock_cron text DEFAULT '*/15 * * * *', leads_cron text DEFAULT '5 * * * *')
+CREATE FUNCTION easycars.schedule_syncs(stock_cron text DEFAULT '*/15 * * * *', leads_cron text DEFAULT '5 * * * *',
+                                        workers integer DEFAULT 1)
 RETURNS TABLE (job_name text, schedule text, command text, jobid bigint)
 LANGUAGE plpgsql
 AS $$
@@ -125,20 +264,33 @@ BEGIN
     IF stock_cron IS NULL OR leads_cron IS NULL THEN
         RAISE EXCEPTION 'schedules must not be NULL' USING ERRCODE = 'null_value_not_allowed', HINT = 'Use easycars.unschedule_syncs() to stop syncing.';
     END IF;
-    -- Named jobs: scheduling again replaces them instead of adding duplicates. The maintenance
-    -- the schema needs comes with the syncs: expired previews every 15 minutes, monthly
-    -- partitions nightly, old logs archived weekly.
+    IF workers IS NULL OR workers NOT BETWEEN 1 AND 32 THEN
+        RAISE EXCEPTION 'workers must be from 1 to 32' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Each worker is one pg_cron job (and one connection while it runs); they share one due queue.';
+    END IF;
+    -- Jobs of a previous, larger worker count go first.
+    PERFORM cron.unschedule(j.jobname) FROM cron.job j
+    WHERE j.jobname ~ '^easycars-(stock|leads)-[0-9]+$' AND substring(j.jobname FROM '[0-9]+$')::int > workers;
+    -- Named jobs: scheduling again replaces them instead of adding duplicates. Worker 1 of each is
+    -- easycars-stock / easycars-leads, the others easycars-stock-2, ...; they drain one due queue,
+    -- never running the same dealership and kind twice. The maintenance the schema needs comes
+    -- with the syncs: expired previews every 15 minutes, monthly partitions nightly, old logs
+    -- archived weekly.
     RETURN QUERY
     SELECT j.name, j.sched, j.cmd, cron.schedule(j.name, j.sched, j.cmd)
-    FROM (VALUES ('easycars-stock', stock_cron, 'CALL easycars.run_due_syncs(''stock'')'),
-                 ('easycars-leads', leads_cron, 'CALL easycars.run_due_syncs(''leads'')'),
-                 ('easycars-previews', '*/15 * * * *', 'SELECT easycars.cleanup_preview_cache()'),
+    FROM (SELECT CASE WHEN w = 1 THEN 'easycars-stock' ELSE 'easycars-stock-' || w END, stock_cron, 'CALL easycars.run_due_syncs(''stock'')'
+          FROM generate_series(1, workers) w
+          UNION ALL
+          SELECT CASE WHEN w = 1 THEN 'easycars-leads' ELSE 'easycars-leads-' || w END, leads_cron, 'CALL easycars.run_due_syncs(''leads'')'
+          FROM generate_series(1, workers) w
+          UNION ALL
+          VALUES ('easycars-previews', '*/15 * * * *', 'SELECT easycars.cleanup_preview_cache()'),
                  ('easycars-partitions', '0 3 * * *', 'SELECT easycars.maintain_partitions()'),
                  ('easycars-archive', '30 3 * * 0', 'SELECT easycars.archive_sync_logs()')) AS j(name, sched, cmd);
 END
 $$;
-COMMENT ON FUNCTION easycars.schedule_syncs(text, text) IS
-    'Schedules, in one call, the pg_cron jobs easycars-stock (CALL easycars.run_due_syncs(''stock''), default every 15 minutes), easycars-leads (default hourly at :05) and the maintenance: easycars-previews (cleanup_preview_cache, every 15 minutes), easycars-partitions (maintain_partitions, daily 03:00) and easycars-archive (archive_sync_logs, Sundays 03:30). Re-running replaces them. Jobs run as the calling role. Errors clearly when pg_cron is not installed.';
+COMMENT ON FUNCTION easycars.schedule_syncs(text, text, integer) IS
+    'Schedules, in one call, the pg_cron sync workers (workers of each: easycars-stock, easycars-stock-2, ... running CALL easycars.run_due_syncs(''stock''), default every 15 minutes; easycars-leads, ... for leads, default hourly at :05), which drain one due queue in parallel without ever running the same dealership and kind twice, and the maintenance: easycars-previews (cleanup_preview_cache, every 15 minutes), easycars-partitions (maintain_partitions, daily 03:00) and easycars-archive (archive_sync_logs, Sundays 03:30). Re-running replaces them. Jobs run as the calling role. Errors clearly when pg_cron is not installed.';
 
 CREATE FUNCTION easycars.unschedule_syncs() RETURNS integer
 LANGUAGE plpgsql
@@ -151,7 +303,8 @@ BEGIN
         RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'undefined_object';
     END IF;
     FOR j IN SELECT jobname FROM cron.job
-             WHERE jobname IN ('easycars-stock', 'easycars-leads', 'easycars-previews', 'easycars-partitions', 'easycars-archive') LOOP
+             WHERE jobname IN ('easycars-stock', 'easycars-leads', 'easycars-previews', 'easycars-partitions', 'easycars-archive')
+                OR jobname ~ '^easycars-(stock|leads)-[0-9]+$' LOOP
         PERFORM cron.unschedule(j.jobname);
         n := n + 1;
     END LOOP;

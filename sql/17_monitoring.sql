@@ -30,3 +30,19 @@ WHERE a.application_name LIKE 'easycars %'
   AND easycars.may_act_for(pg_catalog.substring(a.application_name, ' d=([0-9]{1,9}) ')::integer);
 COMMENT ON VIEW easycars.running_syncs IS
     'Sync runs in progress right now, from any session, with their current phase (published as application_name, visible before the run commits).';
+
+-- The due queue as a DBA reads it (security_invoker: the reader's row-level security applies).
+CREATE VIEW easycars.sync_queue WITH (security_invoker = true) AS
+SELECT s.dealership_id, s.kind,
+       coalesce(s.every, pg_catalog.current_setting('easycars.sync_interval')::interval) AS every,
+       s.next_due_at,
+       greatest(now() - s.next_due_at, interval '0') AS overdue_by,
+       s.paused_at,
+       CASE WHEN s.failures > 0 THEN s.last_finished_at END AS backing_off_since,
+       s.failures, s.backoff_reason,
+       s.last_outcome, s.last_finished_at - s.last_started_at AS last_duration,
+       s.claimed_until > now() AS running, s.claimed_by
+FROM easycars.sync_schedule s
+ORDER BY s.next_due_at;
+COMMENT ON VIEW easycars.sync_queue IS
+    'For each dealership and kind (stock, lead_push, lead_refresh): its interval, when it is next due and how overdue, whether it is paused, backing off since when and why, the last outcome and duration, and whether a worker is running it now.';

@@ -20,7 +20,7 @@ COMMENT ON TABLE easycars.audit_log IS
 COMMENT ON COLUMN easycars.audit_log.actor IS 'The role that made the change; for changes made through set_credentials or rotate_encryption_key (which run as the extension owner), the session''s login role.';
 COMMENT ON COLUMN easycars.audit_log.session_actor IS 'The login role of the session that made the change.';
 COMMENT ON COLUMN easycars.audit_log.action IS 'insert, update or delete.';
-COMMENT ON COLUMN easycars.audit_log.object IS 'The table changed: dealership, dealership_access or credentials.';
+COMMENT ON COLUMN easycars.audit_log.object IS 'The table changed: dealership, dealership_access, credentials, or sync_schedule (pause and resume).';
 COMMENT ON COLUMN easycars.audit_log.before IS 'The row before the change (NULL for an insert), secrets left out.';
 COMMENT ON COLUMN easycars.audit_log.after IS 'The row after the change (NULL for a delete), secrets left out; secrets_changed says whether the encrypted values changed.';
 CREATE INDEX audit_log_dealership_idx ON easycars.audit_log (dealership_id, at DESC);
@@ -76,3 +76,6 @@ CREATE TRIGGER dealership_access_audit AFTER INSERT OR UPDATE OR DELETE ON easyc
     FOR EACH ROW EXECUTE FUNCTION easycars._audit();
 CREATE TRIGGER credentials_audit AFTER INSERT OR UPDATE OR DELETE ON easycars.credentials
     FOR EACH ROW EXECUTE FUNCTION easycars._audit();
+-- Pausing and resuming a dealership's scheduled syncs is an administrative action too.
+CREATE TRIGGER sync_schedule_audit AFTER UPDATE OF paused_at ON easycars.sync_schedule
+    FOR EACH ROW WHEN (OLD.paused_at IS DISTINCT FROM NEW.paused_at) EXECUTE FUNCTION easycars._audit();

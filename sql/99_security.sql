@@ -12,7 +12,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['credentials', 'sync_log', 'sync_log_archive', 'vehicle', 'lead',
-                             'sync_progress', 'sync_activity_log', 'sync_preview_cache', 'sync_state']
+                             'sync_progress', 'sync_activity_log', 'sync_preview_cache', 'sync_state', 'sync_schedule']
     LOOP
         EXECUTE format('ALTER TABLE easycars.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE easycars.%I FORCE ROW LEVEL SECURITY', t);
@@ -70,7 +70,7 @@ DECLARE
 BEGIN
     FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p
              WHERE p.pronamespace = 'easycars'::regnamespace AND p.proconfig IS NULL
-               AND p.oid <> 'easycars.run_due_syncs(text)'::regprocedure
+               AND p.oid <> 'easycars.run_due_syncs(text, interval, interval)'::regprocedure
     LOOP
         EXECUTE format('ALTER ROUTINE %s SET search_path = pg_catalog, pg_temp', f);
     END LOOP;
@@ -120,7 +120,7 @@ GRANT EXECUTE ON FUNCTION easycars.cleanup_preview_cache(),
 
 GRANT SELECT ON easycars.dealership, easycars.vehicle, easycars.lead, easycars.sync_log,
                 easycars.sync_log_archive, easycars.sync_progress, easycars.sync_activity_log,
-                easycars.sync_preview_cache, easycars.sync_state
+                easycars.sync_preview_cache, easycars.sync_state, easycars.sync_schedule
     TO easycars_analyst, easycars_sync;
 
 GRANT INSERT, UPDATE ON easycars.vehicle, easycars.lead, easycars.sync_log, easycars.sync_progress,
@@ -151,9 +151,17 @@ GRANT EXECUTE ON FUNCTION easycars.sync_stock(integer, boolean), easycars.push_l
                           easycars._enum_code(text, text), easycars._lead_status_code(text), easycars._lead_push_digest(easycars.lead),
                           easycars._foreign_table_ddl(text, text, text, text), easycars._syncable_dealerships()
     TO easycars_admin, easycars_sync;
-GRANT EXECUTE ON PROCEDURE easycars.run_due_syncs(text) TO easycars_admin, easycars_sync;
-GRANT EXECUTE ON FUNCTION easycars.schedule_syncs(text, text), easycars.unschedule_syncs() TO easycars_admin;
-REVOKE ALL ON easycars.recent_failed_syncs, easycars.sync_performance_7d, easycars.running_syncs FROM easycars_admin;
+GRANT EXECUTE ON PROCEDURE easycars.run_due_syncs(text, interval, interval) TO easycars_admin, easycars_sync;
+GRANT EXECUTE ON FUNCTION easycars._claim_due(text[], interval),
+                          easycars._settle_due(integer, text, text, timestamptz, text),
+                          easycars._close_abandoned_runs()
+    TO easycars_admin, easycars_sync;
+GRANT EXECUTE ON FUNCTION easycars.pause_syncs(integer, text), easycars.resume_syncs(integer, text),
+                          easycars.sync_now(integer, text), easycars._set_schedule(integer, text, text)
+    TO easycars_admin;
+GRANT EXECUTE ON FUNCTION easycars.schedule_syncs(text, text, integer), easycars.unschedule_syncs() TO easycars_admin;
+REVOKE ALL ON easycars.recent_failed_syncs, easycars.sync_performance_7d, easycars.running_syncs, easycars.sync_queue FROM easycars_admin;
+GRANT SELECT ON easycars.sync_queue TO easycars_admin, easycars_sync, easycars_analyst;
 GRANT SELECT ON easycars.recent_failed_syncs, easycars.sync_performance_7d, easycars.running_syncs
     TO easycars_admin, easycars_sync, easycars_analyst;
 
@@ -169,6 +177,7 @@ SELECT pg_catalog.pg_extension_config_dump('easycars.sync_log', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_log_archive', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_state', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_progress', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.sync_schedule', '');
 
 -- The rows of the default partition, and where the identity sequences stand: without these a
 -- restored database would hand out ids that are already taken.

@@ -47,6 +47,14 @@ pub enum EasycarsError {
     Spi(#[from] pgrx::spi::SpiError),
 }
 
+impl EasycarsError {
+    /// Raises this error as a Postgres ERROR.
+    pub fn into_report(self) -> ! {
+        ErrorReport::from(self).report(pgrx::PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
 impl From<CryptoError> for EasycarsError {
     fn from(e: CryptoError) -> Self {
         EasycarsError::KeyRing(e)

@@ -17,6 +17,24 @@ pub static KEY_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>
 /// servers at a base URL, but only a superuser decides which hosts such a URL may name.
 pub static ALLOWED_HOSTS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// `easycars.sync_interval`: how often each dealership's stock, lead push and lead refresh are
+/// due (unless its schedule row says otherwise), as a PostgreSQL interval.
+pub static SYNC_INTERVAL: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"15 minutes"));
+
+/// `easycars.sync_backoff_max`: the longest a failing dealership waits before its next try.
+pub static SYNC_BACKOFF_MAX: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"6 hours"));
+
+/// A text setting's current value, or `default` when unset.
+pub fn setting_text(setting: &GucSetting<Option<CString>>, default: &str) -> String {
+    setting
+        .get()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
 /// The current `easycars.allowed_hosts`, empty when unset.
 pub fn allowed_hosts() -> String {
     ALLOWED_HOSTS
@@ -44,6 +62,22 @@ pub fn init() {
           are always allowed.",
         &ALLOWED_HOSTS,
         GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"easycars.sync_interval",
+        c"How often each dealership's stock, lead push and lead refresh are due.",
+        c"A PostgreSQL interval, e.g. '15 minutes'; a dealership's sync_schedule row may set its own.",
+        &SYNC_INTERVAL,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"easycars.sync_backoff_max",
+        c"The longest a failing dealership waits before its next try.",
+        c"A PostgreSQL interval; after each failure the wait doubles (from sync_interval) up to this.",
+        &SYNC_BACKOFF_MAX,
+        GucContext::Sighup,
         GucFlags::default(),
     );
     // SAFETY: called once from _PG_init, after the settings above are defined.

@@ -17,6 +17,7 @@ pub mod error;
 pub mod fdw;
 pub mod gucs;
 pub mod lead_enums;
+pub mod schedule;
 pub mod security;
 pub mod tenant;
 
@@ -124,7 +125,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/16_scheduling.sql",
     name = "scheduling",
-    requires = ["sync_leads"]
+    requires = ["sync_leads", _claim_due, _settle_due]
 );
 extension_sql_file!(
     "../sql/17_monitoring.sql",

@@ -79,6 +79,43 @@ pub fn may_act_for(role: pg_sys::Oid, dealership_id: i32) -> bool {
     })
 }
 
+/// The dealerships `role` may act for: `None` for every one (superusers, easycars_admin members,
+/// roles trusted with grant_all_dealerships), else the ones granted to it or a role it inherits.
+pub fn allowed_dealerships(role: pg_sys::Oid) -> Option<Vec<i32>> {
+    if security::is_admin(role) {
+        return None;
+    }
+    let grants = security::as_extension_owner(|| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT a.role_id::pg_catalog.oid, a.dealership_id FROM easycars.dealership_access a",
+                    None,
+                    &[],
+                )?
+                .map(|row| Ok((row.get::<pg_sys::Oid>(1)?, row.get::<i32>(2)?)))
+                .collect::<Result<Vec<_>, pgrx::spi::SpiError>>()
+        })
+    });
+    let Some(Ok(grants)) = grants else {
+        return Some(Vec::new());
+    };
+    let mut ids = Vec::new();
+    for (grantee, dealership) in grants {
+        let Some(grantee) = grantee else { continue };
+        // SAFETY: a catalog check of two role OIDs; a dropped grantee matches nobody.
+        if unsafe { pg_sys::has_privs_of_role(role, grantee) } {
+            match dealership {
+                None => return None,
+                Some(id) => ids.push(id),
+            }
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids)
+}
+
 /// The dealership this session acts for: the selected one when the current role may act for it,
 /// else none.
 pub fn current() -> Option<i32> {
