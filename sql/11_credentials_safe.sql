@@ -27,7 +27,7 @@ COMMENT ON FUNCTION easycars.may_act_for(integer) IS
 COMMENT ON FUNCTION easycars._is_admin() IS
     'Internal: true when the current role is a superuser or has the privileges of easycars_admin.';
 COMMENT ON FUNCTION easycars._syncable_dealerships() IS
-    'Internal: the dealerships with active credentials that the current role may sync, in id order (run_due_syncs walks them).';
+    'Internal: the dealerships with active credentials that the current role may sync, in id order.';
 
 -- Credentials by COPY: the way to set them that no statement log, auto_explain, pg_stat_statements
 -- or pg_stat_activity can see. COPY's data lines reach none of them; the trigger (the owner's

@@ -165,19 +165,14 @@ BEGIN
         log := NULL;
         msg := NULL;
         outcome := NULL;
-        IF item.kind = 'stock' THEN
+        IF item.kind IN ('stock', 'lead_refresh') THEN
+            -- One transaction; its own failures come back as a Failed log, anything else (say the
+            -- dealership went away) is reported and settled as a failure.
             BEGIN
-                log := easycars.sync_stock(d);
+                log := CASE item.kind WHEN 'stock' THEN easycars.sync_stock(d) ELSE easycars.sync_leads(d) END;
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-                RAISE WARNING 'easycars: stock sync of dealership % failed: %', d, msg;
-            END;
-        ELSIF item.kind = 'lead_refresh' THEN
-            BEGIN
-                log := easycars.sync_leads(d);
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-                RAISE WARNING 'easycars: lead refresh of dealership % failed: %', d, msg;
+                RAISE WARNING 'easycars: % of dealership % failed: %', item.kind, d, msg;
             END;
         ELSE
             -- Leads are pushed one transaction each, so a lead number EasyCars returned is kept

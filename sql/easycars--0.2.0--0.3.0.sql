@@ -43,7 +43,7 @@ COMMENT ON FUNCTION easycars.may_act_for(integer) IS
 COMMENT ON FUNCTION easycars._is_admin() IS
     'Internal: true when the current role is a superuser or has the privileges of easycars_admin.';
 COMMENT ON FUNCTION easycars._syncable_dealerships() IS
-    'Internal: the dealerships with active credentials that the current role may sync, in id order (run_due_syncs walks them).';
+    'Internal: the dealerships with active credentials that the current role may sync, in id order.';
 
 -- Role descriptions now say how dealerships are granted.
 COMMENT ON ROLE easycars_sync IS 'Runs EasyCars syncs (pg_cron jobs): reads and writes the synced tables of the dealerships an administrator granted it (easycars.grant_dealership), one at a time via app.current_dealership_id.';
@@ -361,19 +361,14 @@ BEGIN
         log := NULL;
         msg := NULL;
         outcome := NULL;
-        IF item.kind = 'stock' THEN
+        IF item.kind IN ('stock', 'lead_refresh') THEN
+            -- One transaction; its own failures come back as a Failed log, anything else (say the
+            -- dealership went away) is reported and settled as a failure.
             BEGIN
-                log := easycars.sync_stock(d);
+                log := CASE item.kind WHEN 'stock' THEN easycars.sync_stock(d) ELSE easycars.sync_leads(d) END;
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-                RAISE WARNING 'easycars: stock sync of dealership % failed: %', d, msg;
-            END;
-        ELSIF item.kind = 'lead_refresh' THEN
-            BEGIN
-                log := easycars.sync_leads(d);
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-                RAISE WARNING 'easycars: lead refresh of dealership % failed: %', d, msg;
+                RAISE WARNING 'easycars: % of dealership % failed: %', item.kind, d, msg;
             END;
         ELSE
             -- Leads are pushed one transaction each, so a lead number EasyCars returned is kept
