@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(39);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -145,6 +145,34 @@ CALL easycars.run_due_syncs('stock');
 SELECT is((SELECT string_agg(status::text, ',') FROM easycars.sync_log WHERE id > (SELECT last_log FROM mark5) AND dealership_id = 301),
           'Success', 'then the next worker takes it and runs it');
 SELECT is((SELECT claimed_by FROM easycars.sync_schedule WHERE dealership_id = 301 AND kind = 'stock'), NULL, 'and nothing is left claimed');
+
+-- Live progress of a push, read from another session while it runs (before it commits).
+INSERT INTO easycars.lead (dealership_id, name, email, message, vehicle_make, vehicle_model, vehicle_year, vehicle_type, is_vehicle_new)
+SELECT 301, 'Live ' || i, 'live' || i || '@example.com', 'Hi', 'Kia', 'Rio', 2022, 'Car', true FROM generate_series(1, 5) i;
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "CreateLead", "ms": 500}') \g /dev/null
+SELECT dblink_connect('pusher', format('host=127.0.0.1 port=%s dbname=%s user=postgres', current_setting('port'), current_database())) \g /dev/null
+SELECT dblink_send_query('pusher', 'SELECT id FROM easycars.push_leads(301)') \g /dev/null
+CREATE TEMP TABLE seen (processed bigint, total bigint, at timestamptz);
+DO $$ BEGIN
+    FOR i IN 1 .. 150 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        INSERT INTO seen SELECT processed, total, clock_timestamp() FROM easycars.running_syncs
+        WHERE progress LIKE 'easycars lead outbound d=301 %' AND processed IS NOT NULL;
+        EXIT WHEN coalesce((SELECT max(processed) FROM seen), 0) >= 4;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+CREATE TEMP TABLE pushed_run AS SELECT id FROM dblink_get_result('pusher') AS t(id bigint);
+SELECT * FROM dblink_get_result('pusher') AS t(id bigint) \g /dev/null
+SELECT dblink_disconnect('pusher') \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "CreateLead", "ms": 0}') \g /dev/null
+SELECT ok((SELECT count(DISTINCT processed) >= 3 AND max(total) = 5 FROM seen),
+          'another session sees a push''s processed count move, of its total, while it runs');
+SELECT ok(NOT EXISTS (SELECT 1 FROM (SELECT processed < lag(processed) OVER (ORDER BY at) AS back FROM seen) s WHERE back),
+          'and never go back');
+SELECT is((SELECT processed_count || ' of ' || total_items FROM easycars.sync_progress
+           WHERE dealership_id = 301 AND sync_id = (SELECT id FROM pushed_run)::text), '5 of 5',
+          'the committed sync_progress row ends at the last live numbers');
 
 -- A pg_cron job really fires (pg_cron 1.4 schedules by the minute: this waits up to ~70 s), as a
 -- superuser whose search_path starts with a schema a lower role controls: that role's "="

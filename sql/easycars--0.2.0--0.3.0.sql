@@ -1239,13 +1239,22 @@ BEGIN
 END
 $$;
 -- Only runs of dealerships the reader may act for (the dealership is in application_name).
+-- A run's counts ("... : 3 of 5 pushed, ...") are read from its phase: live, before it commits.
 CREATE OR REPLACE VIEW easycars.running_syncs WITH (security_invoker = true, security_barrier = true) AS
-SELECT a.pid, a.application_name AS progress, now() - a.xact_start AS running_for, a.state, a.wait_event_type, a.wait_event
-FROM pg_catalog.pg_stat_activity a
-WHERE a.application_name LIKE 'easycars %'
-  AND easycars.may_act_for(pg_catalog.substring(a.application_name, ' d=([0-9]{1,9}) ')::integer);
+SELECT r.pid, r.progress, r.running_for, r.state, r.wait_event_type, r.wait_event,
+       r.processed, r.total,
+       round(r.processed / nullif(extract(epoch FROM r.running_for), 0) * 60, 1) AS items_per_min,
+       CASE WHEN r.processed > 0 THEN
+           make_interval(secs => (r.total - r.processed) * extract(epoch FROM r.running_for) / r.processed) END AS eta
+FROM (SELECT a.pid, a.application_name AS progress, now() - a.xact_start AS running_for, a.state,
+             a.wait_event_type, a.wait_event,
+             (pg_catalog.regexp_match(a.application_name, ': ([0-9]+) of ([0-9]+) '))[1]::bigint AS processed,
+             (pg_catalog.regexp_match(a.application_name, ': ([0-9]+) of ([0-9]+) '))[2]::bigint AS total
+      FROM pg_catalog.pg_stat_activity a
+      WHERE a.application_name LIKE 'easycars %'
+        AND easycars.may_act_for(pg_catalog.substring(a.application_name, ' d=([0-9]{1,9}) ')::integer)) AS r;
 COMMENT ON VIEW easycars.running_syncs IS
-    'Sync runs in progress right now, from any session, with their current phase (published as application_name, visible before the run commits).';
+    'Sync runs in progress right now, from any session, with their current phase (published as application_name, visible before the run commits) and, where the phase counts items (lead pushes: after every lead), processed, total, items per minute and an ETA.';
 DROP FUNCTION easycars.schedule_syncs(text, text);
 CREATE FUNCTION easycars.schedule_syncs(stock_cron text DEFAULT '*/15 * * * *', leads_cron text DEFAULT '5 * * * *',
                                         workers integer DEFAULT 1)
