@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(39);
+SELECT plan(41);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -71,6 +71,9 @@ SELECT is(ARRAY(SELECT sync_type || '/' || sync_direction || '/' || status FROM 
           ARRAY['Lead/Inbound/Success', 'Lead/Outbound/Success', 'Stock/Inbound/Failed'], 'dealership 302''s unreachable API fails its stock sync alone');
 SELECT ok((SELECT easycars_lead_number IS NOT NULL FROM easycars.lead WHERE dealership_id = 301 AND email = 'due@example.com'),
           'the lead pushed by run_due_syncs kept its EasyCars number (committed per lead)');
+SELECT is((SELECT p.batch_number FROM easycars.sync_progress p JOIN easycars.sync_log l ON l.dealership_id = p.dealership_id AND l.id::text = p.sync_id
+           WHERE l.dealership_id = 301 AND l.sync_type = 'Lead' AND l.sync_direction = 'Outbound' AND l.id > (SELECT last_log FROM mark)), 1,
+          'a scheduled push counts its committed batches (one per lead)');
 SELECT is((SELECT records_created || ' created, ' || records_updated || ' updated' FROM easycars.sync_log
            WHERE dealership_id = 301 AND sync_type = 'Lead' AND sync_direction = 'Outbound' AND id > (SELECT last_log FROM mark)),
           '1 created, 0 updated', 'and its run logs the lead it created as created (one push helper for every path)');
@@ -204,6 +207,9 @@ SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM cron.job_run_details d
           'the easycars-stock job ran and succeeded');
 SELECT ok(EXISTS (SELECT 1 FROM easycars.sync_log WHERE dealership_id = 301 AND sync_type = 'Stock' AND status = 'Success'
                   AND started_at >= (SELECT min(at) FROM scheduled)), 'and left a Success log row for dealership 301');
+SELECT is((SELECT p.job_id::text FROM easycars.sync_progress p JOIN easycars.sync_log l ON l.dealership_id = p.dealership_id AND l.id::text = p.sync_id
+           WHERE l.dealership_id = 301 AND l.sync_type = 'Stock' AND l.started_at >= (SELECT min(at) FROM scheduled) ORDER BY l.id DESC LIMIT 1),
+          (SELECT jobid::text FROM cron.job WHERE jobname = 'easycars-stock'), 'its progress row names the pg_cron job that ran it');
 SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM atk_cron.calls WHERE query = 'SELECT 1 = 1')$$, 30),
           'control: a job of that superuser does resolve "=" in the attacker''s schema');
 SELECT is(ARRAY(SELECT DISTINCT query FROM atk_cron.calls WHERE query <> 'SELECT 1 = 1'), '{}'::text[],

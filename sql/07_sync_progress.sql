@@ -35,7 +35,8 @@ CREATE TABLE easycars.sync_progress (
 COMMENT ON TABLE easycars.sync_progress IS
     'One row per sync run while it runs and after: counts, speed and ETA, readable from another session while the run is going. Triggers derive elapsed_seconds, speed_items_per_min, eta_seconds and completed_at, and log completion to sync_activity_log.';
 COMMENT ON COLUMN easycars.sync_progress.sync_id IS 'Identifier of the run, unique within the dealership (the sync_log id for syncs run by easycars).';
-COMMENT ON COLUMN easycars.sync_progress.job_id IS 'The pg_cron job id when the run was scheduled.';
+COMMENT ON COLUMN easycars.sync_progress.job_id IS 'The pg_cron job id when the run was started by a pg_cron job (run_due_syncs), else NULL.';
+COMMENT ON COLUMN easycars.sync_progress.batch_number IS 'Batches committed so far: in a scheduled lead push, which commits every lead, the leads done; 0 for runs that commit once.';
 COMMENT ON COLUMN easycars.sync_progress.current_item IS 'Position reached, clamped to total_items.';
 COMMENT ON COLUMN easycars.sync_progress.speed_items_per_min IS 'Derived: processed items per minute since started_at.';
 COMMENT ON COLUMN easycars.sync_progress.eta_seconds IS 'Derived: seconds left at the current speed; NULL when unknown.';

@@ -60,6 +60,26 @@ AS $$ SELECT pg_catalog.hashtext('easycars.sync.' || p_type || '.' || p_directio
 COMMENT ON FUNCTION easycars._sync_lock_key(text, text) IS
     'Internal: the first advisory lock key of a kind of sync run (type and direction); the dealership id is the second.';
 
+-- The pg_cron job running this session's statement, if any (pg_cron records its worker's pid).
+CREATE FUNCTION easycars._cron_job_id() RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    job text;
+BEGIN
+    IF to_regclass('cron.job_run_details') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT d.jobid::text FROM cron.job_run_details d WHERE d.job_pid = pg_backend_pid() AND d.status = ''running''
+             ORDER BY d.start_time DESC LIMIT 1' INTO job;
+    RETURN job;
+EXCEPTION WHEN insufficient_privilege OR undefined_table OR undefined_column THEN
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION easycars._cron_job_id() IS
+    'Internal: the id of the pg_cron job this session is running (sync_progress.job_id of scheduled runs), or NULL.';
+
 -- The start of every run: checks, tenant, lock, log row, progress row.
 CREATE FUNCTION easycars._begin_run(p_dealership_id integer, p_type text, p_direction text, p_entity easycars.sync_entity,
                                     p_wait boolean, p_request jsonb)
@@ -111,8 +131,8 @@ BEGIN
     END IF;
 
     PERFORM easycars._ensure_remote(p_dealership_id);
-    INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, metadata)
-    VALUES (p_dealership_id, log.id::text, p_entity, jsonb_build_object('direction', p_direction));
+    INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, job_id, metadata)
+    VALUES (p_dealership_id, log.id::text, p_entity, easycars._cron_job_id(), jsonb_build_object('direction', p_direction));
     -- Who started it: run_due_syncs (pg_cron) marks its runs as scheduled; anything else is manual.
     INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status)
     VALUES (p_dealership_id, log.id::text, p_entity,

@@ -115,7 +115,9 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     UPDATE easycars.sync_progress SET total_items = p_total, current_item = p_created + p_updated + p_failed,
-           processed_count = p_created + p_updated, failed_count = p_failed
+           processed_count = p_created + p_updated, failed_count = p_failed,
+           -- A scheduled push commits every lead: each is a batch of its own.
+           batch_number = CASE WHEN p_log.request_payload->>'mode' = 'commit per lead' THEN p_created + p_updated + p_failed ELSE 0 END
     WHERE dealership_id = p_log.dealership_id AND sync_id = p_log.id::text;
     PERFORM easycars._report(p_log, format('%s of %s pushed, %s failed', p_created + p_updated, p_total, p_failed));
 END

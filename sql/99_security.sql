@@ -147,7 +147,7 @@ GRANT EXECUTE ON FUNCTION easycars.sync_stock(integer, boolean), easycars.push_l
                           easycars._push_lead(integer, bigint), easycars._leads_to_push(integer),
                           easycars._push_one(easycars.sync_log, bigint),
                           easycars._push_progress(easycars.sync_log, integer, integer, integer, integer),
-                          easycars._sync_lock_key(text, text),
+                          easycars._sync_lock_key(text, text), easycars._cron_job_id(),
                           easycars._enum_code(text, text), easycars._lead_status_code(text), easycars._lead_push_digest(easycars.lead),
                           easycars._foreign_table_ddl(text, text, text, text), easycars._syncable_dealerships()
     TO easycars_admin, easycars_sync;

@@ -675,6 +675,24 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT pg_catalog.hashtext('easycars.sync.' || p_type || '.' || p_direction) $$;
 COMMENT ON FUNCTION easycars._sync_lock_key(text, text) IS
     'Internal: the first advisory lock key of a kind of sync run (type and direction); the dealership id is the second.';
+CREATE FUNCTION easycars._cron_job_id() RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    job text;
+BEGIN
+    IF to_regclass('cron.job_run_details') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT d.jobid::text FROM cron.job_run_details d WHERE d.job_pid = pg_backend_pid() AND d.status = ''running''
+             ORDER BY d.start_time DESC LIMIT 1' INTO job;
+    RETURN job;
+EXCEPTION WHEN insufficient_privilege OR undefined_table OR undefined_column THEN
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION easycars._cron_job_id() IS
+    'Internal: the id of the pg_cron job this session is running (sync_progress.job_id of scheduled runs), or NULL.';
 CREATE FUNCTION easycars._push_one(p_log easycars.sync_log, p_lead_id bigint, OUT outcome text, OUT failure text)
 LANGUAGE plpgsql
 AS $$
@@ -695,13 +713,17 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     UPDATE easycars.sync_progress SET total_items = p_total, current_item = p_created + p_updated + p_failed,
-           processed_count = p_created + p_updated, failed_count = p_failed
+           processed_count = p_created + p_updated, failed_count = p_failed,
+           -- A scheduled push commits every lead: each is a batch of its own.
+           batch_number = CASE WHEN p_log.request_payload->>'mode' = 'commit per lead' THEN p_created + p_updated + p_failed ELSE 0 END
     WHERE dealership_id = p_log.dealership_id AND sync_id = p_log.id::text;
     PERFORM easycars._report(p_log, format('%s of %s pushed, %s failed', p_created + p_updated, p_total, p_failed));
 END
 $$;
 COMMENT ON FUNCTION easycars._push_progress(easycars.sync_log, integer, integer, integer, integer) IS
     'Internal: records a lead push run''s progress (total, created + updated, failed) in sync_progress and as its phase.';
+REVOKE EXECUTE ON FUNCTION easycars._cron_job_id() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION easycars._cron_job_id() TO easycars_admin, easycars_sync;
 REVOKE EXECUTE ON FUNCTION easycars._sync_lock_key(text, text), easycars._push_one(easycars.sync_log, bigint),
                            easycars._push_progress(easycars.sync_log, integer, integer, integer, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION easycars._sync_lock_key(text, text), easycars._push_one(easycars.sync_log, bigint),
@@ -709,6 +731,8 @@ GRANT EXECUTE ON FUNCTION easycars._sync_lock_key(text, text), easycars._push_on
     TO easycars_admin, easycars_sync;
 
 -- Changed functions (bodies as in sql/13_sync_runs.sql to 16_scheduling.sql).
+COMMENT ON COLUMN easycars.sync_progress.job_id IS 'The pg_cron job id when the run was started by a pg_cron job (run_due_syncs), else NULL.';
+COMMENT ON COLUMN easycars.sync_progress.batch_number IS 'Batches committed so far: in a scheduled lead push, which commits every lead, the leads done; 0 for runs that commit once.';
 CREATE OR REPLACE FUNCTION easycars._sync_progress_log_completion() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
@@ -829,8 +853,8 @@ BEGIN
     END IF;
 
     PERFORM easycars._ensure_remote(p_dealership_id);
-    INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, metadata)
-    VALUES (p_dealership_id, log.id::text, p_entity, jsonb_build_object('direction', p_direction));
+    INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, job_id, metadata)
+    VALUES (p_dealership_id, log.id::text, p_entity, easycars._cron_job_id(), jsonb_build_object('direction', p_direction));
     -- Who started it: run_due_syncs (pg_cron) marks its runs as scheduled; anything else is manual.
     INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status)
     VALUES (p_dealership_id, log.id::text, p_entity,
