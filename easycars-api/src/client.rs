@@ -1,5 +1,6 @@
 //! The EasyCars HTTP client: token handling, retries, deadlines, response caps and
-//! secret-safe errors, built to the documented ([DOC]) API (`shared/easycars-api.md` §§2-5, 8).
+//! secret-safe errors, built to the API as EasyCars documents it (authentication, the Stock and Lead services,
+//! result codes).
 //!
 //! # Behaviour
 //! - **Routes.** `{base_url}/StockService/<Route>` and `{base_url}/LeadService/<Route>`, where

@@ -1,5 +1,5 @@
 //! The 72 official `StockItem` fields of `GetAdvertisementStocks`, in the order of the EasyCars
-//! Stock API Technical Specification V1.01 (see `shared/easycars-api.md` §4.1).
+//! Stock API Technical Specification V1.01 (its StockItem field list).
 //!
 //! One static table drives everything that needs to know the stock item's shape: the Postgres
 //! foreign table's columns (`column`), type mapping (`kind`, `nullable`) and comments (`doc`),

@@ -1,5 +1,5 @@
-//! Serde types for every EasyCars request and response body, in the documented ([DOC]) form
-//! (see `shared/easycars-api.md` §§2-5, 7).
+//! Serde types for every EasyCars request and response body, in the form EasyCars documents
+//! (Stock and Lead services, enums, result codes).
 //!
 //! Keys are PascalCase with EasyCars' exact spellings (`ClientID`, `ExternalID`,
 //! `VehicleSourcePageURL`, `ImageURLs`, ...). Every response carries the envelope

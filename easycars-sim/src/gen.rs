@@ -2,7 +2,7 @@
 //!
 //! Vehicle `i` of dealer `d` is a pure function of `(seed, d, i)` and the server's base URL, so
 //! 100,000 vehicles are produced on demand while streaming instead of being held in memory.
-//! Data follows the documented value conventions (`shared/easycars-api.md` §4.1): unset strings
+//! Data follows EasyCars' documented stock value conventions: unset strings
 //! are `""`, unset numerics `null`, `RegoExpiry` is `null` or `dd/mm/yyyy`, whole numbers carry no
 //! decimals, Badge/Series sometimes end in a space, descriptions contain some unicode,
 //! `StockType` is a letter code, features and image URLs are comma-joined without spaces and

@@ -1,6 +1,6 @@
 //! `easycars-sim`: a faithful, fault-injecting EasyCars API simulator on 127.0.0.1.
 //!
-//! It speaks the documented API (`shared/easycars-api.md`, [DOC] form) under both path prefixes
+//! It speaks the API as EasyCars documents it under both path prefixes
 //! (`/TestECService`, `/ECService`): StockService `RequestToken` and `GetAdvertisementStocks`,
 //! LeadService `RequestToken`, `CreateLead`, `UpdateLead`, `GetLeadDetail`, `SearchContacts`
 //! and `CreateQuotation`. Data is generated deterministically from a seed; a control API under
