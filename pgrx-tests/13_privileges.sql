@@ -90,7 +90,7 @@ SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.sync_stock(integer,b
     'function easycars._report(easycars.sync_log,text)', 'function easycars._stock_feed_sql(integer)', 'function easycars._stock_keys_sql(integer)', 'function easycars._stock_upsert_sql(text,text)', 'function easycars._run_stock_upsert(text,text,integer)',
     'function easycars._push_lead(integer,bigint)', 'function easycars._leads_to_push(integer)', 'function easycars._enum_code(text,text)',
     'function easycars._lead_status_code(text)', 'function easycars._lead_push_digest(easycars.lead)',
-    'function easycars._foreign_table_ddl(text,text,text,text)', 'function easycars._syncable_dealerships()',
+    'function easycars._foreign_table_ddl(text,text,text,text)', 'function easycars._ensure_schedule()',
     'function easycars._push_one(easycars.sync_log,bigint)', 'function easycars._push_progress(easycars.sync_log,integer,integer,integer,integer)',
     'function easycars._sync_lock_key(text,text)', 'function easycars._cron_job_id()', 'function easycars._claim_due(text[],interval)',
     'function easycars._settle_due(integer,text,text,timestamp with time zone,text)', 'function easycars._close_abandoned_runs()']) f,

@@ -46,6 +46,7 @@ COMMENT ON TYPE easycars.sync_status IS 'Outcome recorded in a sync_activity_log
 
 CREATE FUNCTION easycars._touch_updated_at() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- Only a real change moves updated_at, so "when did this row change" stays true through

@@ -52,6 +52,7 @@ CREATE INDEX sync_progress_entity_idx ON easycars.sync_progress (dealership_id, 
 -- first, then touch updated_at, then derive rates from the final counts and completion time.
 CREATE FUNCTION easycars._sync_progress_validate_totals() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     -- pg_dump's scripts run with row_security = off (nothing else inserts here with it off:
@@ -81,6 +82,7 @@ COMMENT ON FUNCTION easycars._sync_progress_validate_totals() IS
 
 CREATE FUNCTION easycars._sync_progress_touch() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND pg_catalog.current_setting('row_security') = 'off' THEN
@@ -95,6 +97,7 @@ COMMENT ON FUNCTION easycars._sync_progress_touch() IS 'Internal trigger: stamps
 
 CREATE FUNCTION easycars._sync_progress_rates() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     until timestamptz := coalesce(NEW.completed_at, pg_catalog.clock_timestamp());
@@ -125,6 +128,7 @@ COMMENT ON FUNCTION easycars._sync_progress_rates() IS
 
 CREATE FUNCTION easycars._sync_progress_log_completion() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND pg_catalog.current_setting('row_security') = 'off' THEN

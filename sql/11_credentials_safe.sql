@@ -26,8 +26,6 @@ COMMENT ON FUNCTION easycars.may_act_for(integer) IS
     'Whether the current role may act for a dealership: superusers and easycars_admin members always; other roles where easycars.grant_dealership() or grant_all_dealerships() allowed it (directly or through a role they inherit).';
 COMMENT ON FUNCTION easycars._is_admin() IS
     'Internal: true when the current role is a superuser or has the privileges of easycars_admin.';
-COMMENT ON FUNCTION easycars._syncable_dealerships() IS
-    'Internal: the dealerships with active credentials that the current role may sync, in id order.';
 
 -- Credentials by COPY: the way to set them that no statement log, auto_explain, pg_stat_statements
 -- or pg_stat_activity can see. COPY's data lines reach none of them; the trigger (the owner's

@@ -56,6 +56,7 @@ COMMENT ON FUNCTION easycars._ensure_remote(integer) IS
 -- the same kind for one dealership never overlap, whoever starts them.
 CREATE FUNCTION easycars._sync_lock_key(p_type text, p_direction text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pg_catalog.hashtext('easycars.sync.' || p_type || '.' || p_direction) $$;
 COMMENT ON FUNCTION easycars._sync_lock_key(text, text) IS
     'Internal: the first advisory lock key of a kind of sync run (type and direction); the dealership id is the second.';
@@ -63,6 +64,7 @@ COMMENT ON FUNCTION easycars._sync_lock_key(text, text) IS
 -- The pg_cron job running this session's statement, if any (pg_cron records its worker's pid).
 CREATE FUNCTION easycars._cron_job_id() RETURNS text
 LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     job text;
@@ -85,6 +87,7 @@ CREATE FUNCTION easycars._begin_run(p_dealership_id integer, p_type text, p_dire
                                     p_wait boolean, p_request jsonb)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     log easycars.sync_log;
@@ -150,6 +153,7 @@ COMMENT ON FUNCTION easycars._begin_run(integer, text, text, easycars.sync_entit
 -- waiting for this transaction to commit (see easycars.running_syncs).
 CREATE FUNCTION easycars._report(p_log easycars.sync_log, p_phase text) RETURNS void
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM set_config('application_name',
@@ -168,6 +172,7 @@ CREATE FUNCTION easycars._finish_run(p_log easycars.sync_log, p_entity easycars.
                                      p_error text DEFAULT NULL, p_details text DEFAULT NULL)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     log easycars.sync_log;

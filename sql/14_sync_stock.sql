@@ -4,6 +4,7 @@
 -- preview both read it).
 CREATE FUNCTION easycars._stock_feed_sql(p_dealership_id integer) RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT format($f$
     SELECT s.stock_number,
@@ -64,12 +65,14 @@ COMMENT ON FUNCTION easycars._stock_feed_sql(integer) IS
 -- The first pass of a stock sync: every item's key and digest, two columns built per item.
 CREATE FUNCTION easycars._stock_keys_sql(p_dealership_id integer) RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT format('SELECT s.stock_number, s.raw_md5 FROM easycars_remote.%I AS s', 'stock_d' || p_dealership_id) $$;
 COMMENT ON FUNCTION easycars._stock_keys_sql(integer) IS
     'Internal: the SELECT of stock numbers and item digests that starts a stock sync.';
 
 CREATE FUNCTION easycars._stock_upsert_sql(p_keys text, p_feed text) RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 SELECT format($q$
             -- Every item's key and digest (one fetch, two columns), then full rows only for what is
@@ -159,6 +162,7 @@ COMMENT ON FUNCTION easycars._stock_upsert_sql(text, text) IS
 CREATE FUNCTION easycars._run_stock_upsert(p_keys text, p_feed text, p_dealership_id integer,
     OUT fetched integer, OUT failed integer, OUT blocked integer, OUT created integer, OUT updated integer, OUT removed integer)
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     nestloop text := current_setting('enable_nestloop');
@@ -174,6 +178,7 @@ COMMENT ON FUNCTION easycars._run_stock_upsert(text, text, integer) IS
 CREATE FUNCTION easycars.sync_stock(dealership_id integer, wait boolean DEFAULT false)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -220,6 +225,7 @@ COMMENT ON FUNCTION easycars.sync_stock(integer, boolean) IS
 CREATE FUNCTION easycars.preview_stock_sync(dealership_id integer, ttl interval DEFAULT '1 hour')
 RETURNS jsonb
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE

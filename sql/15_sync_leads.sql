@@ -12,6 +12,7 @@ COMMENT ON FUNCTION easycars._enum_labels(text) IS
 -- pushed has local changes to push (content, not clocks: a refresh from EasyCars is no change).
 CREATE FUNCTION easycars._lead_push_digest(l easycars.lead) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT md5(jsonb_build_array(l.message, l.rating, l.finance_status, l.vehicle_interest_type, l.status,
                                  l.name, l.email, l.phone, l.mobile)::text)
@@ -22,6 +23,7 @@ COMMENT ON FUNCTION easycars._lead_push_digest(easycars.lead) IS
 -- Pushes one local lead: CreateLead if it has no EasyCars number yet, else UpdateLead. Raises on failure.
 CREATE FUNCTION easycars._push_lead(p_dealership_id integer, p_lead_id bigint) RETURNS text
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     l record;
@@ -81,6 +83,7 @@ COMMENT ON FUNCTION easycars._push_lead(integer, bigint) IS
 
 CREATE FUNCTION easycars._leads_to_push(p_dealership_id integer) RETURNS SETOF bigint
 LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT l.id FROM easycars.lead l
     WHERE l.dealership_id = p_dealership_id
@@ -95,6 +98,7 @@ COMMENT ON FUNCTION easycars._leads_to_push(integer) IS
 -- failure recorded on the lead without stopping the caller. A cancel is not caught: it stops the run.
 CREATE FUNCTION easycars._push_one(p_log easycars.sync_log, p_lead_id bigint, OUT outcome text, OUT failure text)
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     outcome := easycars._push_lead(p_log.dealership_id, p_lead_id);
@@ -112,6 +116,7 @@ COMMENT ON FUNCTION easycars._push_one(easycars.sync_log, bigint) IS
 CREATE FUNCTION easycars._push_progress(p_log easycars.sync_log, p_total integer, p_created integer, p_updated integer, p_failed integer)
 RETURNS void
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     UPDATE easycars.sync_progress SET total_items = p_total, current_item = p_created + p_updated + p_failed,
@@ -128,6 +133,7 @@ COMMENT ON FUNCTION easycars._push_progress(easycars.sync_log, integer, integer,
 CREATE FUNCTION easycars.push_leads(dealership_id integer, wait boolean DEFAULT false)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -184,6 +190,7 @@ COMMENT ON FUNCTION easycars.push_leads(integer, boolean) IS
 CREATE FUNCTION easycars.sync_leads(dealership_id integer, wait boolean DEFAULT false)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE

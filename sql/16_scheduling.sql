@@ -37,6 +37,7 @@ CREATE INDEX sync_schedule_due_idx ON easycars.sync_schedule (next_due_at) WHERE
 -- Sets pause, resume or "now" on a dealership's schedule rows (every kind, or one).
 CREATE FUNCTION easycars._set_schedule(p_dealership_id integer, p_kind text, p_op text) RETURNS integer
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n integer;
@@ -62,20 +63,22 @@ $$;
 COMMENT ON FUNCTION easycars._set_schedule(integer, text, text) IS 'Internal: pause, resume or make due now a dealership''s schedule rows.';
 
 CREATE FUNCTION easycars.pause_syncs(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
-LANGUAGE sql AS $$ SELECT easycars._set_schedule(pause_syncs.dealership_id, pause_syncs.kind, 'pause') $$;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT easycars._set_schedule(pause_syncs.dealership_id, pause_syncs.kind, 'pause') $$;
 COMMENT ON FUNCTION easycars.pause_syncs(integer, text) IS
     'Stops scheduled syncs of a dealership (every kind, or stock, lead_push or lead_refresh) until easycars.resume_syncs(); manual syncs still run. Returns the rows paused. easycars_admin only; audited.';
 CREATE FUNCTION easycars.resume_syncs(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
-LANGUAGE sql AS $$ SELECT easycars._set_schedule(resume_syncs.dealership_id, resume_syncs.kind, 'resume') $$;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT easycars._set_schedule(resume_syncs.dealership_id, resume_syncs.kind, 'resume') $$;
 COMMENT ON FUNCTION easycars.resume_syncs(integer, text) IS
     'Resumes scheduled syncs paused by easycars.pause_syncs(). Returns the rows resumed. easycars_admin only; audited.';
 CREATE FUNCTION easycars.sync_now(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
-LANGUAGE sql AS $$ SELECT easycars._set_schedule(sync_now.dealership_id, sync_now.kind, 'now') $$;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT easycars._set_schedule(sync_now.dealership_id, sync_now.kind, 'now') $$;
 COMMENT ON FUNCTION easycars.sync_now(integer, text) IS
     'Makes a dealership''s syncs due now (and forgets its backoff), so the next worker runs them first among the due. Returns the rows made due. easycars_admin only.';
 
 COMMENT ON FUNCTION easycars._claim_due(text[], interval) IS
-    'Internal (src/schedule.rs): claims for a worker the oldest due, unpaused, unclaimed (dealership, kind) the current role may sync, for a lease; creates missing schedule rows first.';
+    'Internal (src/schedule.rs): claims for a worker the oldest due, unpaused, unclaimed (dealership, kind) the current role may sync, for a lease.';
+COMMENT ON FUNCTION easycars._ensure_schedule() IS
+    'Internal (src/schedule.rs): creates the missing schedule rows of the dealerships with active credentials the current role may sync; returns how many. run_due_syncs calls it once per call.';
 COMMENT ON FUNCTION easycars._settle_due(integer, text, text, timestamptz, text) IS
     'Internal (src/schedule.rs): records how this worker''s claimed run ended and when it is next due: the interval after a success, a doubling backoff (capped by easycars.sync_backoff_max) after each failure in a row.';
 
@@ -146,10 +149,12 @@ BEGIN
     kinds := CASE what WHEN 'stock' THEN ARRAY['stock'] WHEN 'leads' THEN ARRAY['lead_push', 'lead_refresh']
                        ELSE ARRAY['stock', 'lead_push', 'lead_refresh'] END;
     until := clock_timestamp() + budget;
-    -- This month's activity partition exists before the runs log into it, and runs whose worker
-    -- died are closed; committed at once, so no lock is held across the syncs.
+    -- This month's activity partition exists before the runs log into it, runs whose worker died
+    -- are closed, and every syncable dealership has its schedule rows; committed at once, so no
+    -- lock is held across the syncs.
     PERFORM easycars._ensure_partitions();
     PERFORM easycars._close_abandoned_runs();
+    PERFORM easycars._ensure_schedule();
     COMMIT;
     -- Take the oldest due (dealership, kind) no other worker holds, run it, settle it, repeat,
     -- until nothing is due or the budget is spent. Each run commits on its own: one dealership's
@@ -249,6 +254,7 @@ CREATE FUNCTION easycars.schedule_syncs(stock_cron text DEFAULT '*/15 * * * *', 
                                         workers integer DEFAULT 1)
 RETURNS TABLE (job_name text, schedule text, command text, jobid bigint)
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF to_regnamespace('cron') IS NULL OR to_regprocedure('cron.schedule(text, text, text)') IS NULL THEN
@@ -289,6 +295,7 @@ COMMENT ON FUNCTION easycars.schedule_syncs(text, text, integer) IS
 
 CREATE FUNCTION easycars.unschedule_syncs() RETURNS integer
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n integer := 0;

@@ -33,6 +33,7 @@ CREATE INDEX audit_log_at_idx ON easycars.audit_log (at);
 -- those the session's login role is the actor.
 CREATE FUNCTION easycars._audit() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     secret text[] := ARRAY['client_id_encrypted', 'client_secret_encrypted', 'account_number_encrypted',

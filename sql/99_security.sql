@@ -149,10 +149,10 @@ GRANT EXECUTE ON FUNCTION easycars.sync_stock(integer, boolean), easycars.push_l
                           easycars._push_progress(easycars.sync_log, integer, integer, integer, integer),
                           easycars._sync_lock_key(text, text), easycars._cron_job_id(),
                           easycars._enum_code(text, text), easycars._lead_status_code(text), easycars._lead_push_digest(easycars.lead),
-                          easycars._foreign_table_ddl(text, text, text, text), easycars._syncable_dealerships()
+                          easycars._foreign_table_ddl(text, text, text, text)
     TO easycars_admin, easycars_sync;
 GRANT EXECUTE ON PROCEDURE easycars.run_due_syncs(text, interval, interval) TO easycars_admin, easycars_sync;
-GRANT EXECUTE ON FUNCTION easycars._claim_due(text[], interval),
+GRANT EXECUTE ON FUNCTION easycars._claim_due(text[], interval), easycars._ensure_schedule(),
                           easycars._settle_due(integer, text, text, timestamptz, text),
                           easycars._close_abandoned_runs()
     TO easycars_admin, easycars_sync;

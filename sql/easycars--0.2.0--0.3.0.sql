@@ -17,8 +17,6 @@ CREATE OR REPLACE FUNCTION easycars._is_admin() RETURNS boolean
 STRICT STABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'is_admin_sql_wrapper';
 CREATE FUNCTION easycars.may_act_for(dealership_id integer) RETURNS boolean
 STABLE PARALLEL RESTRICTED LANGUAGE c AS 'MODULE_PATHNAME', 'may_act_for_sql_wrapper';
-CREATE FUNCTION easycars._syncable_dealerships() RETURNS SETOF integer
-STRICT STABLE PARALLEL RESTRICTED LANGUAGE c AS 'MODULE_PATHNAME', '_syncable_dealerships_wrapper';
 CREATE FUNCTION easycars._fdw_live_states() RETURNS TABLE (scans bigint, writes bigint)
 STRICT VOLATILE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', '_fdw_live_states_wrapper';
 REVOKE EXECUTE ON FUNCTION easycars._fdw_live_states() FROM PUBLIC;
@@ -42,8 +40,6 @@ COMMENT ON FUNCTION easycars.may_act_for(integer) IS
     'Whether the current role may act for a dealership: superusers and easycars_admin members always; other roles where easycars.grant_dealership() or grant_all_dealerships() allowed it (directly or through a role they inherit).';
 COMMENT ON FUNCTION easycars._is_admin() IS
     'Internal: true when the current role is a superuser or has the privileges of easycars_admin.';
-COMMENT ON FUNCTION easycars._syncable_dealerships() IS
-    'Internal: the dealerships with active credentials that the current role may sync, in id order.';
 
 -- Role descriptions now say how dealerships are granted.
 COMMENT ON ROLE easycars_sync IS 'Runs EasyCars syncs (pg_cron jobs): reads and writes the synced tables of the dealerships an administrator granted it (easycars.grant_dealership), one at a time via app.current_dealership_id.';
@@ -227,11 +223,14 @@ CREATE INDEX sync_schedule_due_idx ON easycars.sync_schedule (next_due_at) WHERE
 
 CREATE FUNCTION easycars._claim_due(p_kinds text[], p_lease interval) RETURNS TABLE (dealership_id integer, kind text)
 STRICT VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '_claim_due_wrapper';
+CREATE FUNCTION easycars._ensure_schedule() RETURNS bigint
+STRICT VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '_ensure_schedule_wrapper';
 CREATE FUNCTION easycars._settle_due(p_dealership_id integer, p_kind text, p_outcome text, p_started timestamptz, p_error text)
 RETURNS void VOLATILE PARALLEL UNSAFE LANGUAGE c AS 'MODULE_PATHNAME', '_settle_due_wrapper';
 -- Sets pause, resume or "now" on a dealership's schedule rows (every kind, or one).
 CREATE FUNCTION easycars._set_schedule(p_dealership_id integer, p_kind text, p_op text) RETURNS integer
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n integer;
@@ -257,20 +256,22 @@ $$;
 COMMENT ON FUNCTION easycars._set_schedule(integer, text, text) IS 'Internal: pause, resume or make due now a dealership''s schedule rows.';
 
 CREATE FUNCTION easycars.pause_syncs(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
-LANGUAGE sql AS $$ SELECT easycars._set_schedule(pause_syncs.dealership_id, pause_syncs.kind, 'pause') $$;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT easycars._set_schedule(pause_syncs.dealership_id, pause_syncs.kind, 'pause') $$;
 COMMENT ON FUNCTION easycars.pause_syncs(integer, text) IS
     'Stops scheduled syncs of a dealership (every kind, or stock, lead_push or lead_refresh) until easycars.resume_syncs(); manual syncs still run. Returns the rows paused. easycars_admin only; audited.';
 CREATE FUNCTION easycars.resume_syncs(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
-LANGUAGE sql AS $$ SELECT easycars._set_schedule(resume_syncs.dealership_id, resume_syncs.kind, 'resume') $$;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT easycars._set_schedule(resume_syncs.dealership_id, resume_syncs.kind, 'resume') $$;
 COMMENT ON FUNCTION easycars.resume_syncs(integer, text) IS
     'Resumes scheduled syncs paused by easycars.pause_syncs(). Returns the rows resumed. easycars_admin only; audited.';
 CREATE FUNCTION easycars.sync_now(dealership_id integer, kind text DEFAULT NULL) RETURNS integer
-LANGUAGE sql AS $$ SELECT easycars._set_schedule(sync_now.dealership_id, sync_now.kind, 'now') $$;
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT easycars._set_schedule(sync_now.dealership_id, sync_now.kind, 'now') $$;
 COMMENT ON FUNCTION easycars.sync_now(integer, text) IS
     'Makes a dealership''s syncs due now (and forgets its backoff), so the next worker runs them first among the due. Returns the rows made due. easycars_admin only.';
 
 COMMENT ON FUNCTION easycars._claim_due(text[], interval) IS
-    'Internal (src/schedule.rs): claims for a worker the oldest due, unpaused, unclaimed (dealership, kind) the current role may sync, for a lease; creates missing schedule rows first.';
+    'Internal (src/schedule.rs): claims for a worker the oldest due, unpaused, unclaimed (dealership, kind) the current role may sync, for a lease.';
+COMMENT ON FUNCTION easycars._ensure_schedule() IS
+    'Internal (src/schedule.rs): creates the missing schedule rows of the dealerships with active credentials the current role may sync; returns how many. run_due_syncs calls it once per call.';
 COMMENT ON FUNCTION easycars._settle_due(integer, text, text, timestamptz, text) IS
     'Internal (src/schedule.rs): records how this worker''s claimed run ended and when it is next due: the interval after a success, a doubling backoff (capped by easycars.sync_backoff_max) after each failure in a row.';
 
@@ -342,10 +343,12 @@ BEGIN
     kinds := CASE what WHEN 'stock' THEN ARRAY['stock'] WHEN 'leads' THEN ARRAY['lead_push', 'lead_refresh']
                        ELSE ARRAY['stock', 'lead_push', 'lead_refresh'] END;
     until := clock_timestamp() + budget;
-    -- This month's activity partition exists before the runs log into it, and runs whose worker
-    -- died are closed; committed at once, so no lock is held across the syncs.
+    -- This month's activity partition exists before the runs log into it, runs whose worker died
+    -- are closed, and every syncable dealership has its schedule rows; committed at once, so no
+    -- lock is held across the syncs.
     PERFORM easycars._ensure_partitions();
     PERFORM easycars._close_abandoned_runs();
+    PERFORM easycars._ensure_schedule();
     COMMIT;
     -- Take the oldest due (dealership, kind) no other worker holds, run it, settle it, repeat,
     -- until nothing is due or the budget is spent. Each run commits on its own: one dealership's
@@ -455,6 +458,8 @@ FROM easycars.sync_schedule s
 ORDER BY s.next_due_at;
 COMMENT ON VIEW easycars.sync_queue IS
     'For each dealership and kind (stock, lead_push, lead_refresh): its interval, when it is next due and how overdue, whether it is paused, backing off since when and why, the last outcome and duration, and whether a worker is running it now.';
+REVOKE EXECUTE ON FUNCTION easycars._ensure_schedule() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION easycars._ensure_schedule() TO easycars_admin, easycars_sync;
 REVOKE EXECUTE ON FUNCTION easycars._claim_due(text[], interval), easycars._settle_due(integer, text, text, timestamptz, text),
                            easycars._close_abandoned_runs(), easycars._set_schedule(integer, text, text),
                            easycars.pause_syncs(integer, text), easycars.resume_syncs(integer, text), easycars.sync_now(integer, text)
@@ -508,6 +513,7 @@ CREATE INDEX audit_log_at_idx ON easycars.audit_log (at);
 -- those the session's login role is the actor.
 CREATE FUNCTION easycars._audit() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     secret text[] := ARRAY['client_id_encrypted', 'client_secret_encrypted', 'account_number_encrypted',
@@ -672,11 +678,13 @@ COMMENT ON POLICY dealership_admin_policy ON easycars.dealership IS
 -- New helpers: one lock key rule, one per-lead push used by every push path.
 CREATE FUNCTION easycars._sync_lock_key(p_type text, p_direction text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$ SELECT pg_catalog.hashtext('easycars.sync.' || p_type || '.' || p_direction) $$;
 COMMENT ON FUNCTION easycars._sync_lock_key(text, text) IS
     'Internal: the first advisory lock key of a kind of sync run (type and direction); the dealership id is the second.';
 CREATE FUNCTION easycars._cron_job_id() RETURNS text
 LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     job text;
@@ -695,6 +703,7 @@ COMMENT ON FUNCTION easycars._cron_job_id() IS
     'Internal: the id of the pg_cron job this session is running (sync_progress.job_id of scheduled runs), or NULL.';
 CREATE FUNCTION easycars._push_one(p_log easycars.sync_log, p_lead_id bigint, OUT outcome text, OUT failure text)
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     outcome := easycars._push_lead(p_log.dealership_id, p_lead_id);
@@ -710,6 +719,7 @@ COMMENT ON FUNCTION easycars._push_one(easycars.sync_log, bigint) IS
 CREATE FUNCTION easycars._push_progress(p_log easycars.sync_log, p_total integer, p_created integer, p_updated integer, p_failed integer)
 RETURNS void
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     UPDATE easycars.sync_progress SET total_items = p_total, current_item = p_created + p_updated + p_failed,
@@ -735,6 +745,7 @@ COMMENT ON COLUMN easycars.sync_progress.job_id IS 'The pg_cron job id when the 
 COMMENT ON COLUMN easycars.sync_progress.batch_number IS 'Batches committed so far: in a scheduled lead push, which commits every lead, the leads done; 0 for runs that commit once.';
 CREATE OR REPLACE FUNCTION easycars._sync_progress_log_completion() RETURNS trigger
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND pg_catalog.current_setting('row_security') = 'off' THEN
@@ -807,6 +818,7 @@ CREATE OR REPLACE FUNCTION easycars._begin_run(p_dealership_id integer, p_type t
                                     p_wait boolean, p_request jsonb)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     log easycars.sync_log;
@@ -871,6 +883,7 @@ CREATE OR REPLACE FUNCTION easycars._finish_run(p_log easycars.sync_log, p_entit
                                      p_error text DEFAULT NULL, p_details text DEFAULT NULL)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     log easycars.sync_log;
@@ -934,6 +947,7 @@ END
 $$;
 CREATE OR REPLACE FUNCTION easycars._stock_feed_sql(p_dealership_id integer) RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT format($f$
     SELECT s.stock_number,
@@ -989,6 +1003,7 @@ $$;
 CREATE OR REPLACE FUNCTION easycars.sync_stock(dealership_id integer, wait boolean DEFAULT false)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1031,6 +1046,7 @@ $$;
 CREATE OR REPLACE FUNCTION easycars.preview_stock_sync(dealership_id integer, ttl interval DEFAULT '1 hour')
 RETURNS jsonb
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1083,6 +1099,7 @@ $$;
 CREATE OR REPLACE FUNCTION easycars.push_leads(dealership_id integer, wait boolean DEFAULT false)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1136,6 +1153,7 @@ $$;
 CREATE OR REPLACE FUNCTION easycars.sync_leads(dealership_id integer, wait boolean DEFAULT false)
 RETURNS easycars.sync_log
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -1189,6 +1207,7 @@ END
 $$;
 CREATE OR REPLACE FUNCTION easycars._push_lead(p_dealership_id integer, p_lead_id bigint) RETURNS text
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     l record;
@@ -1245,6 +1264,7 @@ END
 $$;
 CREATE OR REPLACE FUNCTION easycars.unschedule_syncs() RETURNS integer
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     n integer := 0;
@@ -1284,6 +1304,7 @@ CREATE FUNCTION easycars.schedule_syncs(stock_cron text DEFAULT '*/15 * * * *', 
                                         workers integer DEFAULT 1)
 RETURNS TABLE (job_name text, schedule text, command text, jobid bigint)
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF to_regnamespace('cron') IS NULL OR to_regprocedure('cron.schedule(text, text, text)') IS NULL THEN
@@ -1346,14 +1367,13 @@ $$;
 -- Grants of the new objects (as a fresh install makes them).
 REVOKE ALL ON easycars.dealership_access FROM PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON easycars.dealership_access TO easycars_admin;
-REVOKE EXECUTE ON FUNCTION easycars.may_act_for(integer), easycars._syncable_dealerships(),
+REVOKE EXECUTE ON FUNCTION easycars.may_act_for(integer),
                            easycars.grant_dealership(regrole, integer), easycars.grant_all_dealerships(regrole),
                            easycars.revoke_dealership(regrole, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION easycars.may_act_for(integer) TO easycars_admin, easycars_sync, easycars_analyst;
 GRANT EXECUTE ON FUNCTION easycars.grant_dealership(regrole, integer), easycars.grant_all_dealerships(regrole),
                           easycars.revoke_dealership(regrole, integer)
     TO easycars_admin;
-GRANT EXECUTE ON FUNCTION easycars._syncable_dealerships() TO easycars_admin, easycars_sync;
 REVOKE ALL ON easycars.credentials_input FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION easycars._credentials_input_store() FROM PUBLIC;
 GRANT INSERT ON easycars.credentials_input TO easycars_admin;

@@ -85,7 +85,6 @@ extension_sql_file!(
         current_dealership_id_sql,
         may_act_for_sql,
         is_admin_sql,
-        _syncable_dealerships,
         _credentials_input_store,
         set_credentials,
         rotate_encryption_key,
@@ -125,7 +124,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/16_scheduling.sql",
     name = "scheduling",
-    requires = ["sync_leads", _claim_due, _settle_due]
+    requires = ["sync_leads", _claim_due, _settle_due, _ensure_schedule]
 );
 extension_sql_file!(
     "../sql/17_monitoring.sql",

@@ -11,8 +11,38 @@ use crate::{security, tenant};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 
+/// Creates the missing schedule rows (stock, lead_push, lead_refresh) of the dealerships with active
+/// credentials that the current role may sync; returns how many. A worker calls it once, before
+/// it starts claiming.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _ensure_schedule() -> i64 {
+    let allowed = tenant::allowed_dealerships(security::current_role());
+    let created = security::as_extension_owner(|| {
+        Spi::connect_mut(|client| {
+            let allowed_arg: DatumWithOid = allowed.into();
+            client
+                .update(
+                    "INSERT INTO easycars.sync_schedule (dealership_id, kind) \
+                     SELECT c.dealership_id, k.kind FROM easycars.credentials c \
+                     CROSS JOIN pg_catalog.unnest(ARRAY['stock', 'lead_push', 'lead_refresh']) AS k(kind) \
+                     WHERE c.is_active AND ($1::pg_catalog.int4[] IS NULL \
+                                            OR c.dealership_id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int4[])) \
+                     ON CONFLICT DO NOTHING RETURNING 1",
+                    None,
+                    &[allowed_arg],
+                )
+                .map(|created| created.len() as i64)
+        })
+    });
+    match created {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => crate::error::EasycarsError::from(e).into_report(),
+        None => 0,
+    }
+}
+
 /// Claims the oldest due, unpaused, unclaimed (dealership, kind) of `p_kinds` that the current
-/// role may sync, for `p_lease`; creates missing schedule rows first. No row when nothing is due.
+/// role may sync, for `p_lease`. No row when nothing is due.
 #[pg_extern(volatile, parallel_unsafe)]
 fn _claim_due(
     p_kinds: Vec<String>,
@@ -21,18 +51,7 @@ fn _claim_due(
     let allowed = tenant::allowed_dealerships(security::current_role());
     let claimed = security::as_extension_owner(|| {
         Spi::connect_mut(|client| {
-            let allowed_arg: DatumWithOid = allowed.clone().into();
-            client.update(
-                "INSERT INTO easycars.sync_schedule (dealership_id, kind) \
-                 SELECT c.dealership_id, k.kind FROM easycars.credentials c \
-                 CROSS JOIN pg_catalog.unnest(ARRAY['stock', 'lead_push', 'lead_refresh']) AS k(kind) \
-                 WHERE c.is_active AND ($1::pg_catalog.int4[] IS NULL \
-                                        OR c.dealership_id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int4[])) \
-                 ON CONFLICT DO NOTHING",
-                None,
-                &[allowed_arg],
-            )?;
-            let allowed_arg: DatumWithOid = allowed.clone().into();
+            let allowed_arg: DatumWithOid = allowed.into();
             let rows = client.update(
                 "WITH c AS ( \
                      SELECT s.dealership_id, s.kind FROM easycars.sync_schedule s \

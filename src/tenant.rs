@@ -50,33 +50,7 @@ pub fn selected() -> Option<i32> {
 /// Whether `role` may act for `dealership_id`: superusers and easycars_admin members for every
 /// dealership, other roles where an admin granted it (that dealership, or all).
 pub fn may_act_for(role: pg_sys::Oid, dealership_id: i32) -> bool {
-    if security::is_admin(role) {
-        return true;
-    }
-    // SECURITY: the grants are read with the owner's rights (the caller may not read the table),
-    // under a pinned search_path, with every name and operator qualified; the caller's role is
-    // matched in Rust afterwards.
-    let grantees = security::as_extension_owner(|| {
-        Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT a.role_id::pg_catalog.oid FROM easycars.dealership_access a \
-                     WHERE a.dealership_id IS NULL \
-                        OR a.dealership_id OPERATOR(pg_catalog.=) $1::pg_catalog.int4",
-                    None,
-                    &[dealership_id.into()],
-                )?
-                .map(|row| row.get::<pg_sys::Oid>(1))
-                .collect::<Result<Vec<_>, _>>()
-        })
-    });
-    let Some(Ok(grantees)) = grantees else {
-        return false;
-    };
-    grantees.into_iter().flatten().any(|grantee| {
-        // SAFETY: a catalog check of two role OIDs; a dropped grantee matches nobody.
-        unsafe { pg_sys::has_privs_of_role(role, grantee) }
-    })
+    allowed_dealerships(role).is_none_or(|ids| ids.binary_search(&dealership_id).is_ok())
 }
 
 /// The dealerships `role` may act for: `None` for every one (superusers, easycars_admin members,
@@ -85,6 +59,9 @@ pub fn allowed_dealerships(role: pg_sys::Oid) -> Option<Vec<i32>> {
     if security::is_admin(role) {
         return None;
     }
+    // SECURITY: the grants are read with the owner's rights (the caller may not read the table),
+    // under a pinned search_path, with every name qualified; the caller's role is matched in Rust
+    // afterwards.
     let grants = security::as_extension_owner(|| {
         Spi::connect(|client| {
             client
@@ -140,34 +117,6 @@ fn may_act_for_sql(dealership_id: Option<i32>) -> bool {
 #[pg_extern(stable, parallel_safe, name = "_is_admin")]
 fn is_admin_sql() -> bool {
     security::is_admin(security::current_role())
-}
-
-/// The dealerships with active credentials that the current role may sync, in id order.
-#[pg_extern(stable, parallel_restricted)]
-fn _syncable_dealerships() -> SetOfIterator<'static, i32> {
-    let role = security::current_role();
-    let all = security::as_extension_owner(|| {
-        Spi::connect(|client| {
-            client
-                .select(
-                    "SELECT c.dealership_id FROM easycars.credentials c WHERE c.is_active \
-                     ORDER BY c.dealership_id",
-                    None,
-                    &[],
-                )?
-                .map(|row| row.get::<i32>(1))
-                .collect::<Result<Vec<_>, _>>()
-        })
-    });
-    let ids: Vec<i32> = match all {
-        Some(Ok(ids)) => ids.into_iter().flatten().collect(),
-        _ => Vec::new(),
-    };
-    SetOfIterator::new(
-        ids.into_iter()
-            .filter(move |id| may_act_for(role, *id))
-            .collect::<Vec<_>>(),
-    )
 }
 
 #[cfg(test)]
