@@ -31,7 +31,7 @@ q() { scripts/pg-scratch.sh psql -qAt "$@"; }
 scripts/pg-scratch.sh stop
 rm -rf "$EASYCARS_PG_DIR"
 scripts/pg-scratch.sh start
-q -c "ALTER SYSTEM SET max_connections = 100" -c "CREATE EXTENSION easycars" >/dev/null
+q -c "ALTER SYSTEM SET max_connections = 100" -c "CREATE EXTENSION easycars CASCADE" >/dev/null
 scripts/pg-scratch.sh stop && scripts/pg-scratch.sh start
 
 # CPU (clock ticks) of the server's exited children (the workers' backends, once reaped).

@@ -53,9 +53,10 @@ calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 scripts/pg-scratch.sh stop
 rm -rf "$EASYCARS_PG_DIR"
 scripts/pg-scratch.sh start
-q -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION easycars"
+q -c "CREATE EXTENSION pg_cron" -c "CREATE EXTENSION easycars CASCADE"
 
 rows=()
+gin_rows=()
 for n in $SIZES; do
   echo "== $n vehicles" >&2
   start_sim "$n"
@@ -91,6 +92,16 @@ SQL
   q -c "UPDATE bench_stage SET price = price + 1, easycars_raw_data = easycars_raw_data || '{\"bench\": 1}', easycars_raw_md5 = md5(random()::text) WHERE stock_number IN (SELECT stock_number FROM bench_stage ORDER BY stock_number LIMIT greatest($n / 100, 1))"
   read -r tf2 _ _ < <(measure "$upsert")
   read -r tc _ _ < <(measure "COPY bench_copy FROM '$EASYCARS_PG_DIR/vehicles.bin' (FORMAT binary);")
+  # What the jsonb_path_ops index on the raw EasyCars data costs: the first staging upsert again,
+  # with and without it, and its size.
+  q -c "DELETE FROM easycars.vehicle WHERE dealership_id = 2"
+  read -r tg1 _ _ < <(measure "$upsert")
+  q -c "DELETE FROM easycars.vehicle WHERE dealership_id = 2" -c "DROP INDEX easycars.vehicle_raw_data_idx"
+  read -r tg0 _ _ < <(measure "$upsert")
+  q -c "CREATE INDEX vehicle_raw_data_idx ON easycars.vehicle USING gin (easycars_raw_data jsonb_path_ops)"
+  gin_mib=$(q -c "SELECT round(pg_relation_size('easycars.vehicle_raw_data_idx') / 1048576.0, 1)")
+  table_mib=$(q -c "SELECT round(pg_table_size('easycars.vehicle') / 1048576.0, 1)")
+  gin_rows+=("$(printf '%8s | %7.2fs | %7.2fs | +%3.0f%% | %6s MiB (table %s MiB, both dealerships)' "$n" "$tg0" "$tg1" "$(calc "($tg1 / $tg0 - 1) * 100")" "$gin_mib" "$table_mib")")
 
   # The HTTP floor: the same answer downloaded by curl (token first), nothing parsed or stored.
   read -r cid csec asec < <(curl -s "$SIM_URL/_sim/manifest" | python3 -c "import json,sys; d=json.load(sys.stdin)['dealers'][0]; print(d['ClientID'], d['ClientSecret'], d['AccountSecret'])")
@@ -137,6 +148,9 @@ echo "easycars benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | a
 echo
 echo "vehicles | first sync: time, rows/s, peak backend RSS | 1% changed: time, peak | no change: time, peak, tuples written | floors: binary COPY, staging upsert (first), (1%), HTTP fetch (curl) | sync / staging-upsert: first, 1% | sync / (HTTP fetch + staging upsert): first, 1% | SELECT count(*): first row / total | filtered SELECT: first row / total"
 for r in "${rows[@]}"; do echo "$r"; done
+echo
+echo "vehicles | staging upsert without the raw-data GIN index | with it | its cost | its size"
+for r in "${gin_rows[@]}"; do echo "$r"; done
 echo
 printf 'lead push: %s leads created in %.2fs\n' "$LEADS" "$tpush"
 printf 'lead refresh: %s leads at %s ms each in %.2fs (sequential minimum %.1fs): %.1fx faster, peak %s concurrent requests, backend peak %s MiB\n' \

@@ -5,7 +5,8 @@ SELECT plan(27);
 SELECT has_schema('easycars');
 SELECT tables_are('easycars', ARRAY[
     'dealership', 'dealership_access', 'credentials', 'credentials_input', 'audit_log', 'sync_log', 'sync_log_archive', 'vehicle', 'lead',
-    'sync_progress', 'sync_activity_log', 'sync_activity_log_default', 'sync_preview_cache', 'sync_state', 'sync_schedule'
+    'sync_progress', 'sync_activity_log', 'sync_activity_log_default', 'sync_preview_cache', 'sync_state', 'sync_schedule',
+    'lead_score_weight'
 ] || ARRAY(SELECT c.relname::name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
            WHERE i.inhparent = 'easycars.sync_activity_log'::regclass AND c.relname <> 'sync_activity_log_default'));
 SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'easycars.sync_activity_log'::regclass), 'p',
@@ -61,7 +62,7 @@ SELECT is((SELECT amname::text FROM pg_class c JOIN pg_am a ON a.oid = c.relam W
 SELECT is(
     ARRAY(SELECT i.indexrelid::regclass::text
           FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-          WHERE c.relnamespace = 'easycars'::regnamespace AND c.relname NOT IN ('dealership', 'audit_log') AND i.indisunique
+          WHERE c.relnamespace = 'easycars'::regnamespace AND c.relname NOT IN ('dealership', 'audit_log', 'lead_score_weight') AND i.indisunique
             AND c.relkind IN ('r', 'p') AND c.relispartition IS FALSE
             AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'dealership_id'
                             AND a.attnum = ANY (i.indkey))),

@@ -1,7 +1,7 @@
 -- Syncs as SQL against the real simulator: stock in (create, update, unchanged, removed, back),
 -- manual vehicles kept, failures leave data untouched, leads pushed and refreshed, previews, RLS.
 BEGIN;
-SELECT plan(61);
+SELECT plan(62);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -192,20 +192,22 @@ SELECT is(pg_temp.counts((SELECT id FROM sl2)), ARRAY[0, 0, 1, 0, 0], 'a second 
 
 -- Scheduling with pg_cron (the jobs vanish with this test's rollback).
 SELECT is((SELECT array_agg(job_name ORDER BY job_name) FROM easycars.schedule_syncs()),
-          ARRAY['easycars-archive', 'easycars-leads', 'easycars-partitions', 'easycars-previews', 'easycars-stock'],
-          'schedule_syncs creates the two sync jobs and the three maintenance jobs, named');
+          ARRAY['easycars-archive', 'easycars-lead-scores', 'easycars-leads', 'easycars-partitions', 'easycars-previews', 'easycars-stock'],
+          'schedule_syncs creates the two sync jobs and the four maintenance jobs, named');
+SELECT results_eq($$SELECT schedule, command FROM cron.job WHERE jobname = 'easycars-lead-scores'$$,
+                  $$VALUES ('15 3 * * *'::text, 'SELECT easycars.refresh_lead_scores()'::text)$$, 'lead scores catch up with time nightly');
 SELECT results_eq($$SELECT schedule, command FROM cron.job WHERE jobname = 'easycars-stock'$$,
                   $$VALUES ('*/15 * * * *'::text, 'CALL easycars.run_due_syncs(''stock'')'::text)$$, 'the stock job CALLs run_due_syncs');
 SELECT results_eq($$SELECT schedule, command FROM cron.job WHERE jobname = 'easycars-previews'$$,
                   $$VALUES ('*/15 * * * *'::text, 'SELECT easycars.cleanup_preview_cache()'::text)$$, 'previews are cleaned every 15 minutes');
-SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs('*/5 * * * *')), 5, 'scheduling again replaces the jobs');
-SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname LIKE 'easycars-%'), 5, 'no duplicate jobs');
-SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs(workers => 3)), 9, 'with workers => 3, three stock and three lead workers');
+SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs('*/5 * * * *')), 6, 'scheduling again replaces the jobs');
+SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname LIKE 'easycars-%'), 6, 'no duplicate jobs');
+SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs(workers => 3)), 10, 'with workers => 3, three stock and three lead workers');
 SELECT is(ARRAY(SELECT jobname::text FROM cron.job WHERE jobname LIKE 'easycars-stock%' ORDER BY 1),
           ARRAY['easycars-stock', 'easycars-stock-2', 'easycars-stock-3'], 'named easycars-stock, easycars-stock-2, ...');
-SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs(workers => 2)), 7, 'scheduling fewer workers drops the extra ones');
-SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname LIKE 'easycars-%'), 7, 'no job is left over');
-SELECT is(easycars.unschedule_syncs(), 7, 'unschedule_syncs removes them all');
+SELECT is((SELECT count(*)::int FROM easycars.schedule_syncs(workers => 2)), 8, 'scheduling fewer workers drops the extra ones');
+SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname LIKE 'easycars-%'), 8, 'no job is left over');
+SELECT is(easycars.unschedule_syncs(), 8, 'unschedule_syncs removes them all');
 
 -- sync_state: one row per direction, the end of the run, what was stored.
 SELECT is(ARRAY(SELECT direction::text FROM easycars.sync_state WHERE dealership_id = 1 AND entity_type = 'lead' ORDER BY 1),

@@ -216,9 +216,9 @@ SELECT is(ARRAY(SELECT DISTINCT query FROM atk_cron.calls WHERE query <> 'SELECT
           'but the superuser''s scheduled sync never called the attacker''s code');
 SET ROLE atk_cron_victim;
 SELECT is(ARRAY(SELECT jobname::text FROM cron.job WHERE jobname LIKE 'easycars-%' AND jobname <> 'easycars-atk-control' ORDER BY 1),
-          ARRAY['easycars-archive', 'easycars-leads', 'easycars-partitions', 'easycars-previews', 'easycars-stock'],
-          'one call scheduled the syncs and the maintenance (previews, partitions, archive)');
-SELECT is(easycars.unschedule_syncs(), 5, 'and one call removes them all');
+          ARRAY['easycars-archive', 'easycars-lead-scores', 'easycars-leads', 'easycars-partitions', 'easycars-previews', 'easycars-stock'],
+          'one call scheduled the syncs and the maintenance (previews, partitions, lead scores, archive)');
+SELECT is(easycars.unschedule_syncs(), 6, 'and one call removes them all');
 SELECT cron.unschedule('easycars-atk-control') \g /dev/null
 RESET ROLE;
 

@@ -33,6 +33,26 @@ INSERT INTO intended VALUES
     ('table easycars.credentials', 'easycars_admin', 'DELETE'),
     ('table easycars.dealership_access', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
     ('table easycars.credentials_input', 'easycars_admin', 'INSERT'),
+    ('table easycars.lead_score_weight', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
+    ('table easycars.lead_score_weight', 'easycars_analyst', 'SELECT'),
+    ('table easycars.lead_score_weight', 'easycars_sync', 'SELECT'),
+    ('view easycars.lead_score_weights', 'easycars_admin', 'SELECT'),
+    ('view easycars.lead_score_weights', 'easycars_analyst', 'SELECT'),
+    ('view easycars.lead_score_weights', 'easycars_sync', 'SELECT'),
+    ('function easycars.lead_score(easycars.lead)', 'easycars_admin', 'EXECUTE'),
+    ('function easycars.lead_score(easycars.lead)', 'easycars_analyst', 'EXECUTE'),
+    ('function easycars.lead_score(easycars.lead)', 'easycars_sync', 'EXECUTE'),
+    ('function easycars._lead_score_defaults()', 'easycars_admin', 'EXECUTE'),
+    ('function easycars._lead_score_defaults()', 'easycars_analyst', 'EXECUTE'),
+    ('function easycars._lead_score_defaults()', 'easycars_sync', 'EXECUTE'),
+    ('function easycars.search_leads(text,integer)', 'easycars_admin', 'EXECUTE'),
+    ('function easycars.search_leads(text,integer)', 'easycars_analyst', 'EXECUTE'),
+    ('function easycars.search_leads(text,integer)', 'easycars_sync', 'EXECUTE'),
+    ('function easycars.au_phone_e164(text)', 'easycars_admin', 'EXECUTE'),
+    ('function easycars.au_phone_e164(text)', 'easycars_analyst', 'EXECUTE'),
+    ('function easycars.au_phone_e164(text)', 'easycars_sync', 'EXECUTE'),
+    ('function easycars.refresh_lead_scores()', 'easycars_admin', 'EXECUTE'),
+    ('function easycars.refresh_lead_scores()', 'easycars_sync', 'EXECUTE'),
     ('table easycars.audit_log', 'easycars_admin', 'INSERT,SELECT'),
     ('table easycars.vehicle', 'easycars_admin', 'DELETE,INSERT,SELECT,TRUNCATE,UPDATE'),
     ('table easycars.vehicle', 'easycars_analyst', 'SELECT'),
@@ -128,6 +148,8 @@ SELECT is(ARRAY(SELECT c.relname::text FROM pg_class c
                 WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
                   -- COPY refuses tables with RLS; this one never holds a row and only admins may insert.
                   AND c.relname <> 'credentials_input'
+                  -- Global settings, not a tenant's: grants alone decide (all read, admins write).
+                  AND c.relname <> 'lead_score_weight'
                   AND (NOT c.relrowsecurity OR NOT c.relforcerowsecurity
                        OR NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = c.relname || '_admin_policy'
                                         AND p.polroles = ARRAY['easycars_admin'::regrole::oid])

@@ -13,7 +13,7 @@ SELECT dblink_exec('admin', 'DROP DATABASE IF EXISTS easycars_dump_src') \g /dev
 SELECT dblink_exec('admin', 'DROP DATABASE IF EXISTS easycars_dump_copy') \g /dev/null
 SELECT dblink_exec('admin', 'CREATE DATABASE easycars_dump_src') \g /dev/null
 SELECT dblink_connect('src', pg_temp.conn('easycars_dump_src')) \g /dev/null
-SELECT dblink_exec('src', 'CREATE EXTENSION easycars') \g /dev/null
+SELECT dblink_exec('src', 'CREATE EXTENSION easycars CASCADE') \g /dev/null
 
 SELECT is((SELECT n FROM dblink('src', $$SELECT count(*)::int FROM pg_inherits WHERE inhparent = 'easycars.sync_activity_log'::regclass$$) AS t(n int)),
           1, 'a fresh install has only the default activity partition');

@@ -4,7 +4,7 @@
 -- member and config table. Then the upgraded database survives pg_dump / pg_restore.
 -- Runs outside a transaction (CREATE DATABASE cannot run in one); cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(8);
+SELECT plan(9);
 
 CREATE FUNCTION pg_temp.conn(db text) RETURNS text LANGUAGE sql AS $$
     SELECT format('host=127.0.0.1 port=%s dbname=%s user=postgres', current_setting('port'), db) $$;
@@ -16,7 +16,7 @@ SELECT dblink_connect('new', pg_temp.conn('easycars_up_new')) \g /dev/null
 
 -- 0.1.0 with data in it: a dealership, vehicles, a lead, a sync log, activity in this month's
 -- partition and in the default one.
-SELECT dblink_exec('old', $$CREATE EXTENSION easycars VERSION '0.1.0'$$) \g /dev/null
+SELECT dblink_exec('old', $$CREATE EXTENSION easycars VERSION '0.1.0' CASCADE$$) \g /dev/null
 SELECT dblink_exec('old', $$
     INSERT INTO easycars.dealership (id, name) VALUES (1, 'Upgraded Motors');
     SET app.current_dealership_id = '1';
@@ -40,8 +40,11 @@ SELECT is((SELECT v FROM dblink('old', $$ALTER EXTENSION easycars UPDATE; SELECT
 SELECT is((SELECT counts FROM dblink('old', (SELECT q FROM counts_sql)) AS t(counts text)), (SELECT counts FROM before),
           'every row is still there: ' || (SELECT counts FROM before));
 
+SELECT is((SELECT v FROM dblink('old', $$SELECT string_agg(format('%s=%s', score, easycars.lead_score(l)), ',') FROM easycars.lead l$$) AS t(v text)),
+          '15=15', 'the lead made before scores existed is scored by the update (created today: 15 points)');
+
 -- A fresh install, with the monthly partitions 0.1.0 made at install time made the 0.2.0 way.
-SELECT dblink_exec('new', 'CREATE EXTENSION easycars') \g /dev/null
+SELECT dblink_exec('new', 'CREATE EXTENSION easycars CASCADE') \g /dev/null
 SELECT * FROM dblink('new', 'SELECT count(*) FROM easycars.maintain_partitions()') AS t(n bigint) \g /dev/null
 
 CREATE TEMP TABLE catalog_sql (q text);

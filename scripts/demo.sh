@@ -41,7 +41,7 @@ echo "simulator: $SIM_URL"
 say "CREATE EXTENSION easycars; dealerships and encrypted credentials from the simulator"
 scripts/pg-scratch.sh psql -q -v sim="$SIM_URL" <<'SQL'
 CREATE EXTENSION pg_cron;
-CREATE EXTENSION easycars;
+CREATE EXTENSION easycars CASCADE;
 ALTER DATABASE easycars_demo SET easycars_demo.sim_url = :'sim';
 SET easycars_demo.sim_url = :'sim';
 -- The simulator's manifest, read server-side (curl) so no secret appears in any SQL text.

@@ -51,13 +51,14 @@ AS $$
 BEGIN
     -- Only a real change moves updated_at, so "when did this row change" stays true through
     -- no-op updates; an UPDATE that sets nothing but updated_at keeps the value it sets.
-    -- Stored generated columns (vehicle.search) are not computed yet in a BEFORE trigger's NEW.
-    IF pg_catalog.to_jsonb(NEW) - '{updated_at,search}'::text[]
-       IS DISTINCT FROM pg_catalog.to_jsonb(OLD) - '{updated_at,search}'::text[] THEN
+    -- Stored generated columns are not computed yet in a BEFORE trigger's NEW: search here, others
+    -- as trigger arguments, with derived columns (lead.score) whose change is no edit of the row.
+    IF pg_catalog.to_jsonb(NEW) - ('{updated_at,search}'::text[] OPERATOR(pg_catalog.||) TG_ARGV)
+       IS DISTINCT FROM pg_catalog.to_jsonb(OLD) - ('{updated_at,search}'::text[] OPERATOR(pg_catalog.||) TG_ARGV) THEN
         NEW.updated_at := pg_catalog.now();
     END IF;
     RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION easycars._touch_updated_at() IS
-    'Internal trigger: sets updated_at to now() when an UPDATE changes any other column, keeps it otherwise.';
+    'Internal trigger: sets updated_at to now() when an UPDATE changes any other column (except the derived columns named as trigger arguments), keeps it otherwise.';

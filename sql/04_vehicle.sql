@@ -119,6 +119,9 @@ CREATE INDEX vehicle_easycars_vin_idx ON easycars.vehicle (dealership_id, easyca
 CREATE INDEX vehicle_dealership_data_source_idx ON easycars.vehicle (dealership_id, data_source);
 CREATE INDEX vehicle_dealership_status_idx ON easycars.vehicle (dealership_id, status);
 CREATE INDEX vehicle_search_idx ON easycars.vehicle USING gin (search);
+-- Containment searches over what EasyCars sent (easycars_raw_data @> '{"Make": "Toyota"}'); the
+-- cost of keeping it on a sync is measured in bench/RESULTS.md.
+CREATE INDEX vehicle_raw_data_idx ON easycars.vehicle USING gin (easycars_raw_data jsonb_path_ops);
 -- What analysts ask of a dealership's stock (seed 001): by make and model, price, year, newest.
 CREATE INDEX vehicle_dealership_make_model_idx ON easycars.vehicle (dealership_id, make, model);
 CREATE INDEX vehicle_dealership_price_idx ON easycars.vehicle (dealership_id, price);

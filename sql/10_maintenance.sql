@@ -133,6 +133,19 @@ BEGIN
         RETURN QUERY SELECT p.relname::text, 'dropped'::text, moved;
     END LOOP;
 
+    -- A partition ATTACHed by hand without the key and indexes gets them.
+    FOR p IN
+        SELECT c.oid::regclass AS part, c.relname
+        FROM pg_catalog.pg_inherits i
+        JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'easycars.sync_activity_log'::regclass
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p')
+        ORDER BY c.relname
+    LOOP
+        PERFORM easycars._index_activity_partition(p.part);
+        RETURN QUERY SELECT p.relname::text, 'indexed'::text, 0::bigint;
+    END LOOP;
+
     DELETE FROM easycars.sync_activity_log_default
     WHERE created_at < cutoff::timestamp AT TIME ZONE 'UTC';
     GET DIAGNOSTICS moved = ROW_COUNT;
@@ -142,7 +155,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION easycars.maintain_partitions(integer, interval, timestamptz) IS
-    'Keeps sync_activity_log''s monthly partitions: creates the month of as_of (default now) and months_ahead more (default 3), moving any of their rows out of the default partition; detaches and drops months older than retain (default 12 months). Returns one row per partition created, dropped or purged. Schedule it daily; easycars_admin only.';
+    'Keeps sync_activity_log''s monthly partitions: creates the month of as_of (default now) and months_ahead more (default 3), moving any of their rows out of the default partition; detaches and drops months older than retain (default 12 months). Gives a partition attached by hand without them the key and indexes every partition has. Returns one row per partition created, dropped, indexed or purged. Schedule it daily; easycars_admin only.';
 
 -- The month's partitions for the sync runs about to log (run_due_syncs calls this): creates what
 -- is missing, never drops. Cheap when they exist.

@@ -275,8 +275,8 @@ BEGIN
     -- Named jobs: scheduling again replaces them instead of adding duplicates. Worker 1 of each is
     -- easycars-stock / easycars-leads, the others easycars-stock-2, ...; they drain one due queue,
     -- never running the same dealership and kind twice. The maintenance the schema needs comes
-    -- with the syncs: expired previews every 15 minutes, monthly partitions nightly, old logs
-    -- archived weekly.
+    -- with the syncs: expired previews every 15 minutes, monthly partitions and lead scores
+    -- (their recency) nightly, old logs archived weekly.
     RETURN QUERY
     SELECT j.name, j.sched, j.cmd, cron.schedule(j.name, j.sched, j.cmd)
     FROM (SELECT CASE WHEN w = 1 THEN 'easycars-stock' ELSE 'easycars-stock-' || w END, stock_cron, 'CALL easycars.run_due_syncs(''stock'')'
@@ -287,11 +287,12 @@ BEGIN
           UNION ALL
           VALUES ('easycars-previews', '*/15 * * * *', 'SELECT easycars.cleanup_preview_cache()'),
                  ('easycars-partitions', '0 3 * * *', 'SELECT easycars.maintain_partitions()'),
-                 ('easycars-archive', '30 3 * * 0', 'SELECT easycars.archive_sync_logs()')) AS j(name, sched, cmd);
+                 ('easycars-archive', '30 3 * * 0', 'SELECT easycars.archive_sync_logs()'),
+                 ('easycars-lead-scores', '15 3 * * *', 'SELECT easycars.refresh_lead_scores()')) AS j(name, sched, cmd);
 END
 $$;
 COMMENT ON FUNCTION easycars.schedule_syncs(text, text, integer) IS
-    'Schedules, in one call, the pg_cron sync workers (workers of each: easycars-stock, easycars-stock-2, ... running CALL easycars.run_due_syncs(''stock''), default every 15 minutes; easycars-leads, ... for leads, default hourly at :05), which drain one due queue in parallel without ever running the same dealership and kind twice, and the maintenance: easycars-previews (cleanup_preview_cache, every 15 minutes), easycars-partitions (maintain_partitions, daily 03:00) and easycars-archive (archive_sync_logs, Sundays 03:30). Re-running replaces them. Jobs run as the calling role. Errors clearly when pg_cron is not installed.';
+    'Schedules, in one call, the pg_cron sync workers (workers of each: easycars-stock, easycars-stock-2, ... running CALL easycars.run_due_syncs(''stock''), default every 15 minutes; easycars-leads, ... for leads, default hourly at :05), which drain one due queue in parallel without ever running the same dealership and kind twice, and the maintenance: easycars-previews (cleanup_preview_cache, every 15 minutes), easycars-partitions (maintain_partitions, daily 03:00), easycars-lead-scores (refresh_lead_scores, daily 03:15) and easycars-archive (archive_sync_logs, Sundays 03:30). Re-running replaces them. Jobs run as the calling role. Errors clearly when pg_cron is not installed.';
 
 CREATE FUNCTION easycars.unschedule_syncs() RETURNS integer
 LANGUAGE plpgsql
@@ -305,7 +306,8 @@ BEGIN
         RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'undefined_object';
     END IF;
     FOR j IN SELECT jobname FROM cron.job
-             WHERE jobname IN ('easycars-stock', 'easycars-leads', 'easycars-previews', 'easycars-partitions', 'easycars-archive')
+             WHERE jobname IN ('easycars-stock', 'easycars-leads', 'easycars-previews', 'easycars-partitions', 'easycars-archive',
+                               'easycars-lead-scores')
                 OR jobname ~ '^easycars-(stock|leads)-[0-9]+$' LOOP
         PERFORM cron.unschedule(j.jobname);
         n := n + 1;

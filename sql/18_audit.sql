@@ -16,11 +16,11 @@ CREATE TABLE easycars.audit_log (
     CONSTRAINT audit_log_action_chk CHECK (action IN ('insert', 'update', 'delete'))
 );
 COMMENT ON TABLE easycars.audit_log IS
-    'Administrative actions on dealerships, dealership access and credentials: who (role and login), when, what, and the row before and after, without any secret. Written by triggers; append-only for everyone but superusers; purged with the sync log archive by easycars.archive_sync_logs().';
+    'Administrative actions on dealerships, dealership access, credentials, sync pauses and lead score weights: who (role and login), when, what, and the row before and after, without any secret. Written by triggers; append-only for everyone but superusers; purged with the sync log archive by easycars.archive_sync_logs().';
 COMMENT ON COLUMN easycars.audit_log.actor IS 'The role that made the change; for changes made through set_credentials or rotate_encryption_key (which run as the extension owner), the session''s login role.';
 COMMENT ON COLUMN easycars.audit_log.session_actor IS 'The login role of the session that made the change.';
 COMMENT ON COLUMN easycars.audit_log.action IS 'insert, update or delete.';
-COMMENT ON COLUMN easycars.audit_log.object IS 'The table changed: dealership, dealership_access, credentials, or sync_schedule (pause and resume).';
+COMMENT ON COLUMN easycars.audit_log.object IS 'The table changed: dealership, dealership_access, credentials, sync_schedule (pause and resume) or lead_score_weight.';
 COMMENT ON COLUMN easycars.audit_log.before IS 'The row before the change (NULL for an insert), secrets left out.';
 COMMENT ON COLUMN easycars.audit_log.after IS 'The row after the change (NULL for a delete), secrets left out; secrets_changed says whether the encrypted values changed.';
 CREATE INDEX audit_log_dealership_idx ON easycars.audit_log (dealership_id, at DESC);
@@ -69,7 +69,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION easycars._audit() IS
-    'Internal trigger: appends an audit_log row for each change to dealership, dealership_access and credentials (secrets left out; sync timestamps ignored).';
+    'Internal trigger: appends an audit_log row for each change to dealership, dealership_access, credentials, sync_schedule pauses and lead_score_weight (secrets left out; sync timestamps ignored).';
 
 CREATE TRIGGER dealership_audit AFTER INSERT OR UPDATE OR DELETE ON easycars.dealership
     FOR EACH ROW EXECUTE FUNCTION easycars._audit();

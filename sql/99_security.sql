@@ -123,6 +123,15 @@ GRANT SELECT ON easycars.dealership, easycars.vehicle, easycars.lead, easycars.s
                 easycars.sync_preview_cache, easycars.sync_state, easycars.sync_schedule
     TO easycars_analyst, easycars_sync;
 
+-- Lead scores: everyone reads the weights (a score is computed with the writer's rights), only
+-- administrators change them; search runs with the caller's rights and row-level security.
+REVOKE ALL ON easycars.lead_score_weights FROM easycars_admin;
+GRANT SELECT ON easycars.lead_score_weight, easycars.lead_score_weights TO easycars_admin, easycars_analyst, easycars_sync;
+GRANT EXECUTE ON FUNCTION easycars.lead_score(easycars.lead), easycars._lead_score_defaults(),
+                          easycars.search_leads(text, integer), easycars.au_phone_e164(text)
+    TO easycars_admin, easycars_sync, easycars_analyst;
+GRANT EXECUTE ON FUNCTION easycars.refresh_lead_scores() TO easycars_admin, easycars_sync;
+
 GRANT INSERT, UPDATE ON easycars.vehicle, easycars.lead, easycars.sync_log, easycars.sync_progress,
                         easycars.sync_state, easycars.sync_preview_cache
     TO easycars_sync;
@@ -178,6 +187,7 @@ SELECT pg_catalog.pg_extension_config_dump('easycars.sync_log_archive', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_state', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_progress', '');
 SELECT pg_catalog.pg_extension_config_dump('easycars.sync_schedule', '');
+SELECT pg_catalog.pg_extension_config_dump('easycars.lead_score_weight', '');
 
 -- The rows of the default partition, and where the identity sequences stand: without these a
 -- restored database would hand out ids that are already taken.

@@ -136,6 +136,16 @@ extension_sql_file!(
     name = "audit",
     requires = ["monitoring"]
 );
+extension_sql_file!(
+    "../sql/19_lead_scoring.sql",
+    name = "lead_scoring",
+    requires = ["audit"]
+);
+extension_sql_file!(
+    "../sql/20_lead_search.sql",
+    name = "lead_search",
+    requires = ["lead_scoring"]
+);
 extension_sql_file!("../sql/99_security.sql", name = "security", finalize);
 
 #[cfg(test)]
