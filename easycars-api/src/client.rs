@@ -433,7 +433,19 @@ impl ApiError {
     pub fn attempts(&self) -> Option<u32> {
         match self {
             ApiError::DeadlineExceeded { attempts, .. } => Some(*attempts),
-            _ => None,
+            ApiError::Auth { .. }
+            | ApiError::Validation { .. }
+            | ApiError::Warning { .. }
+            | ApiError::System { .. }
+            | ApiError::UnknownCode { .. }
+            | ApiError::Http { .. }
+            | ApiError::Redirected { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::Timeout { .. }
+            | ApiError::Network { .. }
+            | ApiError::Malformed { .. }
+            | ApiError::TooLarge { .. }
+            | ApiError::InvalidInput { .. } => None,
         }
     }
 }

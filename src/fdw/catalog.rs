@@ -57,7 +57,7 @@ impl Entity {
         match self {
             Entity::Leads => Some("lead_number"),
             Entity::Quotations => Some("quote_number"),
-            _ => None,
+            Entity::Stock | Entity::Contacts => None,
         }
     }
 
@@ -168,7 +168,7 @@ impl Column {
             Kind::Field(FieldKind::CommaList) => FieldKind::Text,
             Kind::Field(k) => k,
             Kind::List => FieldKind::CommaList,
-            _ => FieldKind::Text,
+            Kind::SydneyTimestamp | Kind::Json | Kind::Label(_) | Kind::RawMd5 => FieldKind::Text,
         };
         StockField {
             json_key: self.key,

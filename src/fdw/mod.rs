@@ -81,10 +81,9 @@ impl From<FdwError> for ErrorReport {
     fn from(e: FdwError) -> Self {
         use easycars_api::client::ApiError;
         use PgSqlErrorCode::*;
-        let e = match e {
-            FdwError::Credentials(inner) => return inner.into(),
-            other => other,
-        };
+        if let FdwError::Credentials(inner) = e {
+            return inner.into();
+        }
         let message = e.to_string();
         let (code, hint): (PgSqlErrorCode, Option<String>) = match &e {
             FdwError::UnknownOption { valid, .. } => (ERRCODE_FDW_INVALID_OPTION_NAME, Some(format!("Valid options: {valid}."))),

@@ -81,7 +81,7 @@ impl ModifyState {
         let columns = row_json(self.entity, row, true)?;
         match self.entity {
             Entity::Leads => self.create_lead(columns),
-            _ => self.create_quotation(columns),
+            Entity::Stock | Entity::Contacts | Entity::Quotations => self.create_quotation(columns),
         }
     }
 
@@ -264,7 +264,19 @@ fn cell_json(cell: &Cell) -> Result<Value, FdwError> {
         // EasyCars dates are dd/MM/yyyy.
         Cell::Date(d) => Value::String(format!("{:02}/{:02}/{:04}", d.day(), d.month(), d.year())),
         Cell::Json(j) => j.0.clone(),
-        other => {
+        other @ (Cell::Time(_)
+        | Cell::Timestamp(_)
+        | Cell::Timestamptz(_)
+        | Cell::Interval(_)
+        | Cell::Bytea(_)
+        | Cell::Uuid(_)
+        | Cell::BoolArray(_)
+        | Cell::I16Array(_)
+        | Cell::I32Array(_)
+        | Cell::I64Array(_)
+        | Cell::F32Array(_)
+        | Cell::F64Array(_)
+        | Cell::StringArray(_)) => {
             return Err(FdwError::BadRow(format!(
                 "values like {other} cannot be sent to EasyCars"
             )))

@@ -903,7 +903,9 @@ unsafe fn value_datum(attr: &mut AttrPlan, row: &Row) -> Result<Option<pg_sys::D
             Some(iso) => return Ok(Some(unsafe { input_text(attr, &iso) })),
             None => Typed::Null,
         },
-        _ => map_field(&col.as_field(), value).map_err(|e| e.to_string())?,
+        Kind::Field(_) | Kind::List => {
+            map_field(&col.as_field(), value).map_err(|e| e.to_string())?
+        }
     };
     // SAFETY: `attr` is this scan's AttrPlan (callers pass one), as typed_datum requires; we are
     // on the backend thread inside iterate_foreign_scan's #[pg_guard].
