@@ -161,6 +161,26 @@ mod tests {
     }
 
     #[test]
+    fn explain_routes_name_the_routes_called() {
+        assert_eq!(
+            stock::Stock.explain_route(),
+            "StockService/GetAdvertisementStocks"
+        );
+        assert_eq!(
+            leads::Leads.explain_route(),
+            "LeadService/GetLeadDetail (one call per lead number, concurrently)"
+        );
+        assert_eq!(
+            contacts::Contacts.explain_route(),
+            "LeadService/SearchContacts"
+        );
+        assert_eq!(
+            quotations::Quotations.explain_route(),
+            "LeadService/CreateQuotation (insert only)"
+        );
+    }
+
+    #[test]
     fn pushable_and_rowid_columns_exist() {
         check(&stock::Stock, "stock");
         check(&leads::Leads, "leads");
