@@ -8,7 +8,7 @@
 //! then). EXPLAIN without ANALYZE builds none.
 
 use super::convert::{attr_plans, value_datum, AttrPlan, Fields, Source};
-use super::entities::Entity;
+use super::entities::{Entity, Kind};
 use super::error::FdwError;
 use super::fetch::{Item, Pushed, SlotIndex};
 use super::planner::{PlanData, QualShape};
@@ -101,20 +101,20 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
             attr.slot = Some(*slots.entry(attr.column.key).or_insert(next));
         }
         let skip_parse = attrs.iter().all(|a| {
-            matches!(a.column.kind, super::entities::Kind::RawMd5)
+            matches!(a.column.kind, Kind::RawMd5)
                 || a.column.key == STOCK_NUMBER_KEY
-                || (matches!(a.column.kind, super::entities::Kind::Json) && a.column.key.is_empty())
+                || (matches!(a.column.kind, Kind::Json) && a.column.key.is_empty())
         });
-        let no_keys = !attrs.iter().any(|a| {
-            matches!(a.column.kind, super::entities::Kind::RawMd5)
-                || a.column.key == STOCK_NUMBER_KEY
-        });
+        let no_keys = !attrs
+            .iter()
+            .any(|a| matches!(a.column.kind, Kind::RawMd5) || a.column.key == STOCK_NUMBER_KEY);
         let exprs = pg_sys::ExecInitExprList((*plan).fdw_exprs, node as *mut pg_sys::PlanState);
         let qual_exprs = PgList::<pg_sys::ExprState>::from_pg(exprs)
             .iter_ptr()
             .collect();
         // SECURITY: the tenant check runs for every execution, cached plan or not.
         server.check_tenant().unwrap_or_else(|e| e.report());
+        // The callback first: if allocating it fails, no state exists yet to leak.
         let context = (*(*node).ss.ps.state).es_query_cxt;
         let callback = pg_sys::MemoryContextAlloc(
             context,

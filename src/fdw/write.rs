@@ -169,6 +169,12 @@ unsafe extern "C-unwind" fn begin_foreign_modify(
             }
             _ => (0, pg_sys::InvalidOid),
         };
+        // The callback first: if allocating it fails, no state exists yet to leak.
+        let context = (*(*mtstate).ps.state).es_query_cxt;
+        let callback = pg_sys::MemoryContextAlloc(
+            context,
+            std::mem::size_of::<pg_sys::MemoryContextCallback>(),
+        ) as *mut pg_sys::MemoryContextCallback;
         LIVE_WRITES.fetch_add(1, Ordering::Relaxed);
         let holder = Box::into_raw(Box::new(Holder {
             state: Some(WriteState {
@@ -178,11 +184,6 @@ unsafe extern "C-unwind" fn begin_foreign_modify(
                 rowid_type,
             }),
         }));
-        let context = (*(*mtstate).ps.state).es_query_cxt;
-        let callback = pg_sys::MemoryContextAlloc(
-            context,
-            std::mem::size_of::<pg_sys::MemoryContextCallback>(),
-        ) as *mut pg_sys::MemoryContextCallback;
         (*callback).func = Some(free_holder);
         (*callback).arg = holder as *mut c_void;
         (*callback).next = std::ptr::null_mut();
