@@ -367,7 +367,12 @@ fn decrypt_row(keys: &Keyring, row: &StoredRow) -> Result<[Zeroizing<String>; 4]
                     dealership_id: row.dealership_id,
                     key_id,
                 },
-                source => EasycarsError::Undecryptable {
+                source @ (easycars_crypto::CryptoError::NoKeys
+                | easycars_crypto::CryptoError::BadKeyLine { .. }
+                | easycars_crypto::CryptoError::DuplicateKeyId(_)
+                | easycars_crypto::CryptoError::Malformed
+                | easycars_crypto::CryptoError::Tampered
+                | easycars_crypto::CryptoError::NotUtf8) => EasycarsError::Undecryptable {
                     dealership_id: row.dealership_id,
                     column,
                     source,

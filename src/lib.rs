@@ -27,7 +27,6 @@ pub mod tenant;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
-    fdw::register_cleanup();
 }
 
 extension_sql_file!("../sql/00_bootstrap.sql", name = "bootstrap", bootstrap);

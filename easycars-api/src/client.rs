@@ -49,6 +49,7 @@
 //! A [`Client`] owns a reqwest connection pool that belongs to the runtime it is first used
 //! on; use one `Client` per runtime. The token cache is runtime-independent.
 
+pub use crate::route::{Route, Service};
 use crate::wire::{
     CreateLeadRequest, CreateQuotationRequest, LeadDetailResponse, LeadResponse, QuotationResponse,
     SearchContactsRequest, SearchContactsResponse, StockItem, TokenResponse,
@@ -258,25 +259,6 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
-/// The two EasyCars services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    /// `StockService`.
-    Stock,
-    /// `LeadService`.
-    Lead,
-}
-
-impl Service {
-    /// The path segment.
-    pub fn segment(self) -> &'static str {
-        match self {
-            Service::Stock => "StockService",
-            Service::Lead => "LeadService",
-        }
-    }
-}
-
 /// A `GetLeadDetail` answer: typed, plus the JSON object exactly as received (envelope
 /// included), which the FDW stores as raw data.
 #[derive(Debug, Clone, PartialEq)]
@@ -433,7 +415,19 @@ impl ApiError {
     pub fn attempts(&self) -> Option<u32> {
         match self {
             ApiError::DeadlineExceeded { attempts, .. } => Some(*attempts),
-            _ => None,
+            ApiError::Auth { .. }
+            | ApiError::Validation { .. }
+            | ApiError::Warning { .. }
+            | ApiError::System { .. }
+            | ApiError::UnknownCode { .. }
+            | ApiError::Http { .. }
+            | ApiError::Redirected { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::Timeout { .. }
+            | ApiError::Network { .. }
+            | ApiError::Malformed { .. }
+            | ApiError::TooLarge { .. }
+            | ApiError::InvalidInput { .. } => None,
         }
     }
 }
@@ -748,12 +742,12 @@ impl Client {
         }
     }
 
-    fn url(&self, service: Service, route: &str) -> Result<reqwest::Url, ApiError> {
-        reqwest::Url::parse(&format!("{}/{}/{}", self.base, service.segment(), route)).map_err(
-            |_| ApiError::InvalidInput {
+    fn url(&self, route: Route) -> Result<reqwest::Url, ApiError> {
+        reqwest::Url::parse(&format!("{}/{}", self.base, route.path())).map_err(|_| {
+            ApiError::InvalidInput {
                 message: "cannot build the request URL".into(),
-            },
-        )
+            }
+        })
     }
 
     // -----------------------------------------------------------------------------------------
@@ -778,7 +772,7 @@ impl Client {
         creds: &Credentials,
         yard_code: Option<&str>,
     ) -> Result<Vec<StockItem>, ApiError> {
-        let route = "StockService/GetAdvertisementStocks";
+        let route = Route::GetAdvertisementStocks.path();
         self.get_stock_raw(creds, yard_code)
             .await?
             .iter()
@@ -804,9 +798,9 @@ impl Client {
         if let Some(y) = yard_code.filter(|y| !y.is_empty()) {
             body.insert("YardCode".into(), Value::String(y.to_string()));
         }
-        let route = "StockService/GetAdvertisementStocks";
+        let route = Route::GetAdvertisementStocks.path();
         let answer = self
-            .data_call(Service::Stock, "GetAdvertisementStocks", route, creds, body)
+            .data_call(Route::GetAdvertisementStocks, creds, body)
             .await?;
         let malformed = |detail: &str| ApiError::Malformed {
             route,
@@ -836,12 +830,10 @@ impl Client {
         creds: &Credentials,
         lead_number: &str,
     ) -> Result<LeadDetail, ApiError> {
-        let route = "LeadService/GetLeadDetail";
+        let route = Route::GetLeadDetail.path();
         let mut body = Map::new();
         body.insert("LeadNumber".into(), Value::String(lead_number.to_string()));
-        let answer = self
-            .data_call(Service::Lead, "GetLeadDetail", route, creds, body)
-            .await?;
+        let answer = self.data_call(Route::GetLeadDetail, creds, body).await?;
         let Value::Object(raw) = object(route, &answer.body)? else {
             return Err(ApiError::Malformed {
                 route,
@@ -890,14 +882,7 @@ impl Client {
         creds: &Credentials,
         req: &CreateLeadRequest,
     ) -> Result<LeadResponse, ApiError> {
-        self.typed_call(
-            Service::Lead,
-            "CreateLead",
-            "LeadService/CreateLead",
-            creds,
-            req,
-        )
-        .await
+        self.typed_call(Route::CreateLead, creds, req).await
     }
 
     /// `UpdateLead` (only the request's present fields change). Account fields from `creds`.
@@ -906,14 +891,7 @@ impl Client {
         creds: &Credentials,
         req: &crate::wire::UpdateLeadRequest,
     ) -> Result<LeadResponse, ApiError> {
-        self.typed_call(
-            Service::Lead,
-            "UpdateLead",
-            "LeadService/UpdateLead",
-            creds,
-            req,
-        )
-        .await
+        self.typed_call(Route::UpdateLead, creds, req).await
     }
 
     /// `SearchContacts`. Account fields from `creds`.
@@ -922,14 +900,7 @@ impl Client {
         creds: &Credentials,
         req: &SearchContactsRequest,
     ) -> Result<SearchContactsResponse, ApiError> {
-        self.typed_call(
-            Service::Lead,
-            "SearchContacts",
-            "LeadService/SearchContacts",
-            creds,
-            req,
-        )
-        .await
+        self.typed_call(Route::SearchContacts, creds, req).await
     }
 
     /// `CreateQuotation`. Account fields from `creds`.
@@ -938,14 +909,7 @@ impl Client {
         creds: &Credentials,
         req: &CreateQuotationRequest,
     ) -> Result<QuotationResponse, ApiError> {
-        self.typed_call(
-            Service::Lead,
-            "CreateQuotation",
-            "LeadService/CreateQuotation",
-            creds,
-            req,
-        )
-        .await
+        self.typed_call(Route::CreateQuotation, creds, req).await
     }
 
     // -----------------------------------------------------------------------------------------
@@ -954,9 +918,7 @@ impl Client {
 
     async fn typed_call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
-        service: Service,
-        name: &'static str,
-        route: &'static str,
+        route: Route,
         creds: &Credentials,
         req: &Req,
     ) -> Result<Resp, ApiError> {
@@ -964,24 +926,23 @@ impl Client {
             Ok(Value::Object(m)) => m,
             _ => {
                 return Err(ApiError::InvalidInput {
-                    message: format!("the {name} request is not a JSON object"),
+                    message: format!("the {} request is not a JSON object", route.name()),
                 })
             }
         };
-        let answer = self.data_call(service, name, route, creds, body).await?;
-        typed(route, creds, object(route, &answer.body)?)
+        let answer = self.data_call(route, creds, body).await?;
+        typed(route.path(), creds, object(route.path(), &answer.body)?)
     }
 
     /// A data call: body + account fields, bearer token, retries, and the single token refresh
     /// on Code 1. Returns the answer object (Code 0).
     async fn data_call(
         &self,
-        service: Service,
-        name: &'static str,
-        route: &'static str,
+        route: Route,
         creds: &Credentials,
         mut body: Map<String, Value>,
     ) -> Result<Answer, ApiError> {
+        let (service, name) = (route.service(), route.name());
         // SECURITY: the body holds the AccountSecret; it is zeroized on drop and never printed.
         body.insert(
             "AccountNumber".into(),
@@ -1003,7 +964,7 @@ impl Client {
             }
         }
         drop(body);
-        let url = self.url(service, name)?;
+        let url = self.url(route)?;
         let mut budget = self.budget();
         let key = self.key(service, creds);
         let mut refreshed = false;
@@ -1023,7 +984,7 @@ impl Client {
                     .header(CONTENT_TYPE, "application/json")
                     .body(bytes.to_vec())
             };
-            match self.execute(route, &make, &mut budget, &scrub).await {
+            match self.execute(route.path(), &make, &mut budget, &scrub).await {
                 Err(ApiError::Auth { .. }) if !refreshed => {
                     // The token was refused (expired, revoked): evict it and retry once.
                     evict(&key, &token);
@@ -1064,11 +1025,9 @@ impl Client {
         key: &CacheKey,
         budget: &mut Budget,
     ) -> Result<(Zeroizing<String>, Duration), ApiError> {
-        let route = match service {
-            Service::Stock => "StockService/RequestToken",
-            Service::Lead => "LeadService/RequestToken",
-        };
-        let mut url = self.url(service, "RequestToken")?;
+        let token_route = Route::RequestToken(service);
+        let route = token_route.path();
+        let mut url = self.url(token_route)?;
         // SECURITY: the URL now holds the ClientSecret; it is never formatted into any output.
         url.query_pairs_mut()
             .append_pair("ClientID", &creds.client_id)

@@ -4,5 +4,6 @@
 
 pub mod client;
 pub mod mapping;
+pub mod route;
 pub mod stock_fields;
 pub mod wire;

@@ -106,7 +106,7 @@ pub fn map_field(field: &StockField, value: Option<&Value>) -> Result<Typed, Map
             Value::String(s) => Ok(Typed::Text(s.clone())),
             Value::Number(n) => Ok(Typed::Text(n.to_string())),
             Value::Bool(b) => Ok(Typed::Text(b.to_string())),
-            _ => Err(err(value)),
+            Value::Null | Value::Array(_) | Value::Object(_) => Err(err(value)),
         },
         FieldKind::Integer => match value {
             Value::String(s) if s.trim().is_empty() => Ok(Typed::Null),
@@ -125,7 +125,7 @@ pub fn map_field(field: &StockField, value: Option<&Value>) -> Result<Typed, Map
                     Err(err(value))
                 }
             }
-            _ => Err(err(value)),
+            Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => Err(err(value)),
         },
         FieldKind::Number => match value {
             Value::String(s) if s.trim().is_empty() => Ok(Typed::Null),
@@ -146,7 +146,7 @@ pub fn map_field(field: &StockField, value: Option<&Value>) -> Result<Typed, Map
                     }
                 }
             }
-            _ => Err(err(value)),
+            Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_) => Err(err(value)),
         },
         FieldKind::Boolean | FieldKind::NullableBoolean => match value {
             Value::Bool(b) => Ok(Typed::Bool(*b)),
@@ -157,14 +157,18 @@ pub fn map_field(field: &StockField, value: Option<&Value>) -> Result<Typed, Map
                 Some(1) => Ok(Typed::Bool(true)),
                 _ => Err(err(value)),
             },
-            _ => Err(err(value)),
+            Value::Null | Value::Array(_) | Value::Object(_) => Err(err(value)),
         },
         FieldKind::DateDdMmYyyy => match value {
             Value::String(s) if s.trim().is_empty() => Ok(Typed::Null),
             Value::String(s) => parse_dd_mm_yyyy(s.trim())
                 .map(|(year, month, day)| Typed::Date { year, month, day })
                 .ok_or_else(|| err(value)),
-            _ => Err(err(value)),
+            Value::Null
+            | Value::Bool(_)
+            | Value::Number(_)
+            | Value::Array(_)
+            | Value::Object(_) => Err(err(value)),
         },
         FieldKind::CommaList => match value {
             Value::String(s) => Ok(Typed::TextList(split_comma_list(s))),
@@ -178,12 +182,16 @@ pub fn map_field(field: &StockField, value: Option<&Value>) -> Result<Typed, Map
                                 out.push(t.to_string());
                             }
                         }
-                        _ => return Err(err(value)),
+                        Value::Null
+                        | Value::Bool(_)
+                        | Value::Number(_)
+                        | Value::Array(_)
+                        | Value::Object(_) => return Err(err(value)),
                     }
                 }
                 Ok(Typed::TextList(out))
             }
-            _ => Err(err(value)),
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::Object(_) => Err(err(value)),
         },
     }
 }

@@ -485,13 +485,11 @@ async fn deadline_stops_retries() {
         "{:?}",
         t0.elapsed()
     );
-    match &e {
-        ApiError::DeadlineExceeded { attempts, last, .. } => {
-            assert!(*attempts >= 2, "{e:?}");
-            assert!(last.contains("503"), "{e:?}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let ApiError::DeadlineExceeded { attempts, last, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert!(*attempts >= 2, "{e:?}");
+    assert!(last.contains("503"), "{e:?}");
     assert!(e.attempts().is_some_and(|a| a >= 2));
 
     // A hang longer than the remaining deadline also ends at the deadline.

@@ -334,19 +334,17 @@ async fn hostile_retry_after_values_never_panic() {
         let t0 = Instant::now();
         let e = c.request_token(&creds()).await.unwrap_err();
         assert!(t0.elapsed() < Duration::from_secs(5), "{shown}: slept");
-        match e {
-            ApiError::RateLimited { route, retry_after } => {
-                assert_eq!(route, "StockService/RequestToken");
-                if value.starts_with(b"Fri, 31 Dec 9999") {
-                    assert!(
-                        retry_after.is_some_and(|d| d > Duration::from_secs(100 * 365 * 86400)),
-                        "{shown}: {retry_after:?}"
-                    );
-                } else {
-                    assert_eq!(retry_after, want, "{shown}");
-                }
-            }
-            other => panic!("{shown}: {other:?}"),
+        let ApiError::RateLimited { route, retry_after } = e else {
+            panic!("{shown}: {e:?}")
+        };
+        assert_eq!(route, "StockService/RequestToken");
+        if value.starts_with(b"Fri, 31 Dec 9999") {
+            assert!(
+                retry_after.is_some_and(|d| d > Duration::from_secs(100 * 365 * 86400)),
+                "{shown}: {retry_after:?}"
+            );
+        } else {
+            assert_eq!(retry_after, want, "{shown}");
         }
         assert_eq!(srv.requests(), requests, "{shown}");
     }

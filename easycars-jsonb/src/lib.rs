@@ -65,7 +65,7 @@ pub fn encode(text: &str) -> Option<Vec<u8>> {
         J::Arr(_) | J::Obj(_) => {
             convert(&mut buf, &value)?;
         }
-        scalar => {
+        scalar @ (J::Null | J::Bool(_) | J::Num(_) | J::Str(_)) => {
             convert_array(&mut buf, std::slice::from_ref(&scalar), true)?;
         }
     }

@@ -18,6 +18,7 @@ use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use easycars_api::route::Route;
 use easycars_api::wire::{
     Envelope, LeadResponse, QuotationResponse, SearchContactsResponse, StockResponse, TokenClaims,
     TokenResponse,
@@ -27,18 +28,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Route names.
-pub const STOCK_ROUTES: &[&str] = &["RequestToken", "GetAdvertisementStocks"];
-/// Route names.
-pub const LEAD_ROUTES: &[&str] = &[
-    "RequestToken",
-    "CreateLead",
-    "UpdateLead",
-    "GetLeadDetail",
-    "CreateQuotation",
-    "SearchContacts",
-];
 
 const JSON_CT: &str = "application/json; charset=utf-8";
 
@@ -73,10 +62,10 @@ fn envelope(status: StatusCode, code: i32, msg: &str) -> Response {
 }
 
 /// A failure in the shape of the route's success response (payload keys null).
-pub fn route_error(route: &str, code: i32, msg: &str) -> Response {
+pub fn route_error(route: Route, code: i32, msg: &str) -> Response {
     let m = Some(msg.to_string());
     match route {
-        "RequestToken" => json_response(
+        Route::RequestToken(_) => json_response(
             StatusCode::OK,
             &TokenResponse {
                 token: None,
@@ -84,7 +73,7 @@ pub fn route_error(route: &str, code: i32, msg: &str) -> Response {
                 error_message: m,
             },
         ),
-        "CreateLead" | "UpdateLead" => json_response(
+        Route::CreateLead | Route::UpdateLead => json_response(
             StatusCode::OK,
             &LeadResponse {
                 lead_number: None,
@@ -93,7 +82,7 @@ pub fn route_error(route: &str, code: i32, msg: &str) -> Response {
                 error_message: m,
             },
         ),
-        "CreateQuotation" => json_response(
+        Route::CreateQuotation => json_response(
             StatusCode::OK,
             &QuotationResponse {
                 quote_number: None,
@@ -103,7 +92,9 @@ pub fn route_error(route: &str, code: i32, msg: &str) -> Response {
                 error_message: m,
             },
         ),
-        _ => envelope(StatusCode::OK, code, msg),
+        Route::GetAdvertisementStocks | Route::GetLeadDetail | Route::SearchContacts => {
+            envelope(StatusCode::OK, code, msg)
+        }
     }
 }
 
@@ -161,12 +152,11 @@ pub async fn handle(
     let Some(prefix) = canonical(&["TestECService", "ECService"], &prefix) else {
         return not_found("Unknown service prefix.");
     };
-    let (svc, svc_name, names) = match canonical(&["StockService", "LeadService"], &service) {
-        Some("StockService") => (Service::Stock, "StockService", STOCK_ROUTES),
-        Some(_) => (Service::Lead, "LeadService", LEAD_ROUTES),
-        None => return not_found("Unknown service."),
+    let Some(svc) = Service::parse(&service) else {
+        return not_found("Unknown service.");
     };
-    let Some(route) = canonical(names, &route) else {
+    let svc_name = svc.segment();
+    let Some(route) = Route::parse(svc, &route) else {
         return not_found("Unknown operation.");
     };
     if method != Method::POST {
@@ -186,11 +176,11 @@ pub async fn handle(
         "bearer": headers.get(header::AUTHORIZATION).is_some(),
         "body": recorded,
     });
-    let _guard = st.stats.enter(route, prefix, record);
+    let _guard = st.stats.enter(route.name(), prefix, record);
     if st.cfg.verbose {
-        eprintln!("easycars-sim: POST {prefix}/{svc_name}/{route}");
+        eprintln!("easycars-sim: POST {prefix}/{}", route.path());
     }
-    let truncate = match inject(&st, svc_name, route, |code, msg| {
+    let truncate = match inject(&st, svc_name, route.name(), |code, msg| {
         route_error(route, code, msg)
     })
     .await
@@ -198,7 +188,7 @@ pub async fn handle(
         Ok(t) => t,
         Err(fault) => return fault,
     };
-    let resp = dispatch(&st, svc, route, &uri, &headers, parsed, body.is_empty()).await;
+    let resp = dispatch(&st, route, &uri, &headers, parsed, body.is_empty()).await;
     match truncate {
         Some(n) => truncated(resp, n),
         None => resp,
@@ -317,7 +307,11 @@ fn request_token(st: &AppState, svc: Service, uri: &Uri) -> Response {
     let id = query_param(uri.query(), "ClientID").unwrap_or_default();
     let secret = query_param(uri.query(), "ClientSecret").unwrap_or_default();
     if id.is_empty() || secret.is_empty() {
-        return route_error("RequestToken", 1, "ClientID and ClientSecret are required.");
+        return route_error(
+            Route::RequestToken(svc),
+            1,
+            "ClientID and ClientSecret are required.",
+        );
     }
     match st.integrators.get(&id) {
         Some((s, _)) if *s == secret => {
@@ -331,16 +325,20 @@ fn request_token(st: &AppState, svc: Service, uri: &Uri) -> Response {
                 },
             )
         }
-        _ => route_error("RequestToken", 1, "Invalid ClientID or ClientSecret."),
+        _ => route_error(
+            Route::RequestToken(svc),
+            1,
+            "Invalid ClientID or ClientSecret.",
+        ),
     }
 }
 
-fn bad_account(st: &AppState, route: &str) -> Response {
+fn bad_account(st: &AppState, route: Route) -> Response {
     let msg = "Invalid AccountNumber or AccountSecret.";
     match st.modes().bad_account {
         BadAccount::Code1 => route_error(route, 1, msg),
         BadAccount::Code7 => route_error(route, 7, msg),
-        BadAccount::Empty if route == "GetAdvertisementStocks" => json_response(
+        BadAccount::Empty if route == Route::GetAdvertisementStocks => json_response(
             StatusCode::OK,
             &StockResponse {
                 stock_list: Vec::new(),
@@ -354,17 +352,16 @@ fn bad_account(st: &AppState, route: &str) -> Response {
 
 async fn dispatch(
     st: &Arc<AppState>,
-    svc: Service,
-    route: &'static str,
+    route: Route,
     uri: &Uri,
     headers: &HeaderMap,
     parsed: Option<Value>,
     empty: bool,
 ) -> Response {
-    if route == "RequestToken" {
+    if let Route::RequestToken(svc) = route {
         return request_token(st, svc, uri);
     }
-    let claims = match auth(st, svc, headers) {
+    let claims = match auth(st, route.service(), headers) {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -382,7 +379,7 @@ async fn dispatch(
     let Some(o) = Obj::new(&v, "") else {
         return route_error(route, 7, "The request body is not a valid JSON object.");
     };
-    if route == "CreateLead" {
+    if route == Route::CreateLead {
         // Counted once the token is valid and the body parses, whatever the outcome.
         let ext = o.str("ExternalID", None, false).ok().flatten();
         st.leads().note_create_call(ext.as_deref());
@@ -409,7 +406,7 @@ async fn dispatch(
     let client = claims.client_id.as_str();
     let fail = |e: String| route_error(route, 7, &e);
     match route {
-        "GetAdvertisementStocks" => {
+        Route::GetAdvertisementStocks => {
             let yard = match o.str("YardCode", None, false) {
                 Ok(y) => y.filter(|y| !y.is_empty()),
                 Err(e) => return fail(e),
@@ -420,7 +417,7 @@ async fn dispatch(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CT));
             r
         }
-        "CreateLead" => {
+        Route::CreateLead => {
             let mut leads = st.leads();
             let n = match leads::validate_create(&o) {
                 Ok(n) => n,
@@ -437,7 +434,7 @@ async fn dispatch(
                 Err(e) => fail(e),
             }
         }
-        "UpdateLead" => {
+        Route::UpdateLead => {
             let p = match leads::validate_update(&o) {
                 Ok(p) => p,
                 Err(e) => return fail(e),
@@ -447,7 +444,7 @@ async fn dispatch(
                 Err(e) => fail(e),
             }
         }
-        "GetLeadDetail" => {
+        Route::GetLeadDetail => {
             let number = match o.req_str("LeadNumber", Some(20)) {
                 Ok(n) => n,
                 Err(e) => return fail(e),
@@ -465,7 +462,7 @@ async fn dispatch(
                 Err(e) => fail(e),
             }
         }
-        "SearchContacts" => match st.leads().search(account, &o) {
+        Route::SearchContacts => match st.leads().search(account, &o) {
             Ok(contacts) => json_response(
                 StatusCode::OK,
                 &SearchContactsResponse {
@@ -476,7 +473,7 @@ async fn dispatch(
             ),
             Err(e) => fail(e),
         },
-        "CreateQuotation" => {
+        Route::CreateQuotation => {
             let yards: Vec<String> = dealer.yards.iter().map(|y| y.code.clone()).collect();
             let mut rec = v.clone();
             redact(&mut rec);
@@ -494,7 +491,7 @@ async fn dispatch(
                 Err(e) => fail(e),
             }
         }
-        _ => not_found("Unknown operation."),
+        Route::RequestToken(svc) => request_token(st, svc, uri),
     }
 }
 

@@ -109,9 +109,19 @@ pub async fn add_faults(State(st): State<Arc<AppState>>, body: Bytes) -> Respons
         Value::Array(a) => a,
         Value::Object(ref m) if m.contains_key("faults") => match &m["faults"] {
             Value::Array(a) => a.clone(),
-            _ => return err(StatusCode::BAD_REQUEST, "\"faults\" must be an array"),
+            Value::Null
+            | Value::Bool(_)
+            | Value::Number(_)
+            | Value::String(_)
+            | Value::Object(_) => {
+                return err(StatusCode::BAD_REQUEST, "\"faults\" must be an array")
+            }
         },
-        other => vec![other],
+        other @ (Value::Null
+        | Value::Bool(_)
+        | Value::Number(_)
+        | Value::String(_)
+        | Value::Object(_)) => vec![other],
     };
     let mut specs = Vec::new();
     for f in list {

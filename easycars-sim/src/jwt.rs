@@ -10,14 +10,8 @@ use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Which service issued a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    /// `/StockService/`
-    Stock,
-    /// `/LeadService/`
-    Lead,
-}
+/// Which service issued a token: the API's own service names.
+pub use easycars_api::route::Service;
 
 /// Issues and verifies tokens.
 pub struct Signer {

@@ -46,7 +46,7 @@ pub fn redact(v: &mut Value) {
             }
         }
         Value::Array(a) => a.iter_mut().for_each(redact),
-        _ => {}
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
     }
 }
 

@@ -1,10 +1,11 @@
-//! Reading EasyCars for a scan: credentials, the HTTP client, and one function per entity.
+//! What every entity's fetch and write share: the session (credentials and the HTTP client),
+//! the rows a scan gets ([`Item`]), the values pushed down ([`Pushed`]), and the stock answers,
+//! kept per query execution in the executor's memory context.
 
-use super::catalog::Entity;
+use super::error::FdwError;
 use super::runtime::block_on_interruptible;
-use super::{FdwError, ServerConfig};
-use easycars_api::client::{environment_root, ApiError, Client, ClientConfig, Credentials};
-use easycars_api::wire::SearchContactsRequest;
+use super::server::ServerConfig;
+use easycars_api::client::{environment_root, Client, ClientConfig, Credentials};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -63,8 +64,22 @@ impl StockAnswer {
         self.keys.get().map(|keys| keys[i].md5)
     }
 
+    /// How many items the answer has.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The bytes of the answer's items, as received.
+    pub fn text_len(&self) -> usize {
+        self.items.text_len()
+    }
+
     /// An item's StockNumber as the text a filter compares with.
-    fn stock_number_text(&self, i: usize) -> Option<std::borrow::Cow<'_, str>> {
+    pub fn stock_number_text(&self, i: usize) -> Option<std::borrow::Cow<'_, str>> {
         match &self.keys()[i].stock_number {
             Some(Value::String(s)) => Some(s.as_str().into()),
             Some(Value::Null) | None => None,
@@ -167,11 +182,6 @@ thread_local! {
         RefCell::new(HashMap::new());
 }
 
-/// Forgets cached answers (at transaction end; their contexts are gone by then anyway).
-pub fn forget_answers() {
-    STOCK_ANSWERS.with_borrow_mut(HashMap::clear);
-}
-
 /// Called when a query execution's memory context is reset or deleted: its answers go.
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn forget_execution(scope: *mut std::ffi::c_void) {
@@ -179,7 +189,9 @@ unsafe extern "C-unwind" fn forget_execution(scope: *mut std::ffi::c_void) {
     STOCK_ANSWERS.with_borrow_mut(|answers| answers.retain(|(s, _), _| *s != scope));
 }
 
-fn stock_answer(
+/// The GetAdvertisementStocks answer for `yard` (all yards if None): fetched once per query
+/// execution and server, then shared.
+pub(crate) fn stock_answer(
     s: &Session,
     server: &ServerConfig,
     yard: Option<&str>,
@@ -207,7 +219,11 @@ fn stock_answer(
         keys: std::cell::OnceCell::new(),
     });
     if first_of_execution {
-        // SAFETY: the callback lives in the context it watches, so it is freed with it.
+        // SAFETY: `execution` is the running query's es_query_cxt (the executor passes it), alive
+        // for this call. The callback struct is allocated in that context, so it lives exactly as
+        // long as the context it watches; forget_execution only drops thread-local entries keyed
+        // by the context's address and never dereferences `arg`. Backend thread, inside the
+        // IterateForeignScan #[pg_guard], so an out-of-memory ERROR unwinds safely.
         unsafe {
             let cb = pgrx::pg_sys::MemoryContextAlloc(
                 execution,
@@ -303,149 +319,24 @@ fn distinct(values: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Most yard codes one stock scan may ask for (each is a whole stock answer).
-const MAX_YARDS: usize = 100;
-/// Most lead numbers one leads scan may look up (each is a GetLeadDetail call).
-const MAX_LEAD_NUMBERS: usize = 200_000;
-/// Most values one contacts scan may search for (each is a SearchContacts call).
-const MAX_CONTACT_SEARCHES: usize = 1_000;
+/// The distinct values pushed down for `column`, if any were.
+pub fn values_for(pushed: &[Pushed], column: &str) -> Option<Vec<String>> {
+    pushed
+        .iter()
+        .find(|p| p.column == column)
+        .map(|p| distinct(&p.values))
+}
 
-/// Fetches the rows of one scan from EasyCars; `execution` is the query's memory context (the
-/// scope within which a stock answer is shared).
-pub fn fetch(
-    entity: Entity,
-    server: &ServerConfig,
-    pushed: &[Pushed],
-    execution: pgrx::pg_sys::MemoryContext,
-) -> Result<Vec<Item>, FdwError> {
-    let pushed_for = |column: &str| {
-        pushed
-            .iter()
-            .find(|p| p.column == column)
-            .map(|p| distinct(&p.values))
-    };
-    // Each pushed value of these columns is one EasyCars call whose answer this backend holds.
-    for (column, limit) in [
-        ("yard_code", MAX_YARDS),
-        ("lead_number", MAX_LEAD_NUMBERS),
-        ("email", MAX_CONTACT_SEARCHES),
-        ("phone", MAX_CONTACT_SEARCHES),
-        ("name", MAX_CONTACT_SEARCHES),
-    ] {
-        let count = pushed_for(column).map_or(0, |v| v.len());
-        if count > limit && entity.pushable().iter().any(|(c, _)| *c == column) {
-            return Err(FdwError::TooManyValues {
-                column,
-                count,
-                limit,
-            });
-        }
+/// Refuses more than `limit` distinct values of `column`: each is one EasyCars call whose answer
+/// this backend holds.
+pub fn check_limit(pushed: &[Pushed], column: &'static str, limit: usize) -> Result<(), FdwError> {
+    let count = values_for(pushed, column).map_or(0, |v| v.len());
+    if count > limit {
+        return Err(FdwError::TooManyValues {
+            column,
+            count,
+            limit,
+        });
     }
-    match entity {
-        Entity::Stock => {
-            let s = session(server)?;
-            let answers = match pushed_for("yard_code") {
-                None => vec![stock_answer(&s, server, None, execution)?],
-                Some(yards) => yards
-                    .iter()
-                    .filter(|y| !y.is_empty())
-                    .map(|y| stock_answer(&s, server, Some(y), execution))
-                    .collect::<Result<Vec<_>, _>>()?,
-            };
-            // One answer is capped by the client; several yards together by the same bound.
-            let held: u64 = answers.iter().map(|a| a.items.text_len() as u64).sum();
-            if held > server.max_response_bytes {
-                return Err(FdwError::AnswersTooLarge {
-                    limit: server.max_response_bytes,
-                });
-            }
-            // A stock_number filter is applied here, before any row is built.
-            let wanted: Option<std::collections::HashSet<String>> =
-                pushed_for("stock_number").map(|v| v.into_iter().collect());
-            let mut rows = Vec::new();
-            for answer in answers {
-                match &wanted {
-                    None => {
-                        rows.extend((0..answer.items.len()).map(|i| Item::Stock(answer.clone(), i)))
-                    }
-                    Some(wanted) => {
-                        let keep: Vec<usize> = (0..answer.items.len())
-                            .filter(|&i| {
-                                answer
-                                    .stock_number_text(i)
-                                    .is_some_and(|sn| wanted.contains(sn.as_ref()))
-                            })
-                            .collect();
-                        rows.extend(keep.into_iter().map(|i| Item::Stock(answer.clone(), i)));
-                    }
-                }
-            }
-            Ok(rows)
-        }
-        Entity::Leads => {
-            let Some(numbers) = pushed_for("lead_number") else {
-                return Err(FdwError::NeedsFilter {
-                    message: "a query on EasyCars leads must filter on lead_number",
-                    hint: "EasyCars has no endpoint that lists leads; add WHERE lead_number = '000123' or lead_number = ANY(ARRAY['000123', '000124']).",
-                });
-            };
-            let s = session(server)?;
-            let mut rows = Vec::new();
-            for (_, result) in block_on_interruptible(s.client.get_lead_details(&s.creds, &numbers))
-            {
-                match result {
-                    Ok(detail) => rows.push(Item::Parsed(detail.raw)),
-                    // An unknown or invisible lead number is simply not there.
-                    Err(ApiError::Validation { .. }) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Ok(rows)
-        }
-        Entity::Contacts => {
-            // The column with the fewest values drives the calls; every qual is rechecked locally.
-            let best = ["email", "phone", "name"]
-                .iter()
-                .filter_map(|c| pushed_for(c).map(|v| (*c, v)))
-                .min_by_key(|(_, v)| v.len());
-            let Some((column, values)) = best else {
-                return Err(FdwError::NeedsFilter {
-                    message: "a query on EasyCars contacts must filter on email, phone or name",
-                    hint: "EasyCars SearchContacts needs one of them: add WHERE email = '...', phone = '...' or name = '...'.",
-                });
-            };
-            let s = session(server)?;
-            let mut seen = std::collections::HashSet::new();
-            let mut rows = Vec::new();
-            for value in values.iter().filter(|v| !v.is_empty()) {
-                let mut request = SearchContactsRequest {
-                    account_number: String::new(),
-                    account_secret: String::new(),
-                    name: None,
-                    email: None,
-                    phone: None,
-                };
-                match column {
-                    "email" => request.email = Some(value.clone()),
-                    "phone" => request.phone = Some(value.clone()),
-                    _ => request.name = Some(value.clone()),
-                }
-                let answer = block_on_interruptible(s.client.search_contacts(&s.creds, &request))?;
-                for contact in answer.contacts {
-                    let Ok(Value::Object(map)) = serde_json::to_value(&contact) else {
-                        continue;
-                    };
-                    let id = map
-                        .get("CustomerNo")
-                        .map(Value::to_string)
-                        .unwrap_or_default();
-                    if seen.insert(id) {
-                        rows.push(Item::Parsed(map));
-                    }
-                }
-            }
-            Ok(rows)
-        }
-        Entity::Quotations => Err(FdwError::InsertOnly),
-    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! `jsonb` datums for scans: built by `easycars_jsonb` where it can promise `jsonb_in`'s bytes.
 
 use pgrx::pg_sys;
+use pgrx::prelude::*;
 
 /// JSON text as a `jsonb` datum in the current memory context: built here when the database is
 /// UTF-8 and the encoder takes the document, else through `jsonb_in`, whose errors it raises.
@@ -33,5 +34,32 @@ pub fn via_jsonb_in(text: &str) -> pg_sys::Datum {
     unsafe {
         pgrx::direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(cstr.as_ptr().into())])
             .unwrap_or_else(|| pgrx::error!("jsonb_in returned NULL"))
+    }
+}
+
+/// Whether the FDW's `jsonb` encoder (`easycars-jsonb`) builds exactly `jsonb_in`'s bytes for a
+/// document: `same`, `fallback` (the encoder leaves it to `jsonb_in`) or where they differ.
+/// For tests and diagnostics; raises `jsonb_in`'s error for text that is not valid jsonb.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _jsonb_encoder_check(json: &str) -> String {
+    let Some(ours) = easycars_jsonb::encode(json) else {
+        return "fallback".into();
+    };
+    // SAFETY: via_jsonb_in returns jsonb_in's result: a fresh, untoasted jsonb varlena palloc'd in
+    // the current memory context, which is not reset before this function returns. varsize_any
+    // reads its header, and the slice covers exactly that allocation and is only read. Backend
+    // thread, inside the #[pg_extern] function's guard.
+    let theirs = unsafe {
+        let p = via_jsonb_in(json).cast_mut_ptr::<pg_sys::varlena>();
+        std::slice::from_raw_parts(p as *const u8, pgrx::varsize_any(p))
+    };
+    match ours.iter().zip(theirs).position(|(a, b)| a != b) {
+        None if ours.len() == theirs.len() => "same".into(),
+        at => format!(
+            "differs at byte {} (ours {} bytes, jsonb_in {})",
+            at.unwrap_or(ours.len().min(theirs.len())),
+            ours.len(),
+            theirs.len()
+        ),
     }
 }

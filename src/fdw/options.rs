@@ -1,8 +1,10 @@
 //! The options of easycars_fdw servers and foreign tables. One table of specs per object drives
 //! validation, parsing, defaults and the "Valid options: ..." hint, so adding an option is one
-//! line here plus the field that reads it.
+//! line here plus the field that reads it. [`validate`] is the wrapper's validator.
 
-use super::FdwError;
+use super::entities::Entity;
+use super::error::FdwError;
+use super::server::ServerConfig;
 use std::collections::HashMap;
 
 /// How an option's value is read.
@@ -48,7 +50,7 @@ pub const SERVER: &[OptionSpec] = &[
         "max_response_bytes",
         1024,
         4 * 1024 * 1024 * 1024,
-        Some(super::DEFAULT_MAX_RESPONSE_BYTES),
+        Some(super::server::DEFAULT_MAX_RESPONSE_BYTES),
     ),
 ];
 
@@ -133,6 +135,63 @@ impl<'a> Options<'a> {
 /// "a, b, c": the valid option names, for hints.
 pub fn names(specs: &[OptionSpec]) -> String {
     specs.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The wrapper's validator: the options of a server, foreign table, user mapping or the wrapper
+/// itself (`catalog` names which), as `CREATE` or `ALTER` would store them.
+pub fn validate(
+    options: Vec<Option<String>>,
+    catalog: Option<pgrx::pg_sys::Oid>,
+) -> Result<(), FdwError> {
+    use pgrx::pg_sys;
+    let opts: HashMap<String, String> = options
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    match catalog {
+        Some(oid) if oid == pg_sys::ForeignServerRelationId => {
+            ServerConfig::from_options(&opts).map(|_| ())
+        }
+        Some(oid) if oid == pg_sys::ForeignTableRelationId => {
+            let o = Options::new(TABLE, &opts, "an easycars_fdw foreign table")?;
+            let entity = o.text("entity").ok_or(FdwError::MissingOption("entity"))?;
+            let entity = Entity::from_name(entity).ok_or_else(|| FdwError::InvalidOption {
+                name: "entity",
+                reason: "expected stock, leads, contacts or quotations".into(),
+            })?;
+            let spec = entity.spec();
+            match (o.text("rowid_column"), spec.rowid_column()) {
+                (None, _) => Ok(()),
+                (Some(r), Some(expected)) if r == expected => Ok(()),
+                (Some(_), expected) => Err(FdwError::InvalidOption {
+                    name: "rowid_column",
+                    reason: match expected {
+                        Some(c) => format!("must be {c} for {}", spec.name()),
+                        None => format!("{} cannot be written", spec.name()),
+                    },
+                }),
+            }
+        }
+        // SECURITY: user mappings would be the natural home of secrets, and their options are
+        // readable in the catalogs; credentials live encrypted in easycars.credentials instead.
+        Some(oid) if oid == pg_sys::UserMappingRelationId => match opts.keys().next() {
+            Some(name) => Err(FdwError::UnknownOption {
+                name: name.clone(),
+                object: "an easycars_fdw user mapping",
+                valid: "none (credentials are stored with easycars.set_credentials())".into(),
+            }),
+            None => Ok(()),
+        },
+        _ => match opts.keys().next() {
+            Some(name) => Err(FdwError::UnknownOption {
+                name: name.clone(),
+                object: "the easycars_fdw wrapper",
+                valid: "none".into(),
+            }),
+            None => Ok(()),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,18 @@
 //! The executor side of writes: our own INSERT / UPDATE callbacks, installed over the framework's
-//! the way scans are (see `scan::install`), so that
+//! the way scans are (see `planner::install`), so that
 //! - `INSERT ... RETURNING lead_number, customer_no, external_id` (leads) and `RETURNING
 //!   quote_number` (quotations) return what EasyCars assigned, and `UPDATE ... RETURNING` returns
 //!   the lead number with the values set;
 //! - a write's state lives exactly as long as the statement's executor memory context: it is
 //!   dropped by EndForeignModify, or by that context's reset callback when an ERROR (a cancel while
 //!   EasyCars is slow, a refused row) ends the statement early. Nothing outlives the statement.
+//!
+//! What a row becomes in EasyCars is the entity's business (`EntitySpec::insert` / `update`).
 
-use super::catalog::Entity;
-use super::modify::{Created, ModifyState};
-use super::{FdwError, ServerConfig};
+use super::entities::{Entity, Inserted};
+use super::error::FdwError;
+use super::fetch::{session, Session};
+use super::server::ServerConfig;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::{c_int, c_void, CString};
@@ -37,7 +40,8 @@ pub fn install(routine: &mut pg_sys::FdwRoutine) {
 
 /// One INSERT or UPDATE statement's write state.
 struct WriteState {
-    modify: ModifyState,
+    entity: Entity,
+    session: Session,
     /// The row-identity junk column in the subplan's output, and its type (UPDATE only).
     rowid_junk: pg_sys::AttrNumber,
     rowid_type: pg_sys::Oid,
@@ -84,11 +88,7 @@ unsafe fn attribute(rel: pg_sys::Relation, name: &str) -> Option<(i16, pg_sys::O
 /// `rel` must be an open foreign table.
 unsafe fn entity_of(rel: pg_sys::Relation) -> Entity {
     // SAFETY: as required, the relation is an open foreign table.
-    let options = unsafe { super::table_options((*rel).rd_id) };
-    options
-        .get("entity")
-        .and_then(|e| Entity::from_name(e))
-        .unwrap_or_else(|| FdwError::MissingEntity.report())
+    unsafe { super::server::table_entity((*rel).rd_id) }.unwrap_or_else(|e| e.report())
 }
 
 #[pg_guard]
@@ -101,7 +101,7 @@ unsafe extern "C-unwind" fn add_foreign_update_targets(
     // SAFETY: the planner passes the target foreign table, open, and its range-table index; the
     // Var is made in the planner's memory context and handed to it, as postgres_fdw does.
     unsafe {
-        let Some(rowid) = entity_of(target_relation).rowid_column() else {
+        let Some(rowid) = entity_of(target_relation).spec().rowid_column() else {
             return;
         };
         if let Some((attnum, typid, typmod)) = attribute(target_relation, rowid) {
@@ -150,9 +150,15 @@ unsafe extern "C-unwind" fn begin_foreign_modify(
             .report();
         }
         let server = ServerConfig::for_table(ftable_oid).unwrap_or_else(|e| e.report());
-        let options = super::table_options(ftable_oid);
-        let modify = ModifyState::begin(&server, &options).unwrap_or_else(|e| e.report());
-        let (rowid_junk, rowid_type) = match (operation, modify.entity().rowid_column()) {
+        let entity = entity_of(rel);
+        entity
+            .spec()
+            .check_writable()
+            .unwrap_or_else(|e| e.report());
+        // SECURITY: writes obey the same tenant rule as reads.
+        server.check_tenant().unwrap_or_else(|e| e.report());
+        let session = session(&server).unwrap_or_else(|e| e.report());
+        let (rowid_junk, rowid_type) = match (operation, entity.spec().rowid_column()) {
             (pg_sys::CmdType::CMD_UPDATE, Some(rowid)) => {
                 let subplan = (*(*(*mtstate).ps.lefttree).plan).targetlist;
                 let name = CString::new(rowid).unwrap_or_default();
@@ -163,19 +169,21 @@ unsafe extern "C-unwind" fn begin_foreign_modify(
             }
             _ => (0, pg_sys::InvalidOid),
         };
-        LIVE_WRITES.fetch_add(1, Ordering::Relaxed);
-        let holder = Box::into_raw(Box::new(Holder {
-            state: Some(WriteState {
-                modify,
-                rowid_junk,
-                rowid_type,
-            }),
-        }));
+        // The callback first: if allocating it fails, no state exists yet to leak.
         let context = (*(*mtstate).ps.state).es_query_cxt;
         let callback = pg_sys::MemoryContextAlloc(
             context,
             std::mem::size_of::<pg_sys::MemoryContextCallback>(),
         ) as *mut pg_sys::MemoryContextCallback;
+        LIVE_WRITES.fetch_add(1, Ordering::Relaxed);
+        let holder = Box::into_raw(Box::new(Holder {
+            state: Some(WriteState {
+                entity,
+                session,
+                rowid_junk,
+                rowid_type,
+            }),
+        }));
         (*callback).func = Some(free_holder);
         (*callback).arg = holder as *mut c_void;
         (*callback).next = std::ptr::null_mut();
@@ -281,19 +289,15 @@ unsafe extern "C-unwind" fn exec_foreign_insert(
     unsafe {
         let state = state_of(rinfo);
         let row = slot_row(slot, |_| true);
-        let created: Created = state.modify.insert(&row).unwrap_or_else(|e| e.report());
+        let inserted: Inserted = state
+            .entity
+            .spec()
+            .insert(&state.session, &row)
+            .unwrap_or_else(|e| e.report());
         // What EasyCars assigned goes into the slot, so RETURNING (and AFTER triggers) see it.
         let rel = (*rinfo).ri_RelationDesc;
-        match state.modify.entity() {
-            Entity::Leads => {
-                set_text(slot, rel, "lead_number", created.lead_number.as_deref());
-                set_text(slot, rel, "customer_no", created.customer_no.as_deref());
-            }
-            Entity::Quotations => {
-                set_text(slot, rel, "quote_number", created.quote_number.as_deref());
-                set_text(slot, rel, "customer_no", created.customer_no.as_deref());
-            }
-            Entity::Stock | Entity::Contacts => {}
+        for (column, value) in &inserted.assigned {
+            set_text(slot, rel, column, value.as_deref());
         }
         slot
     }
@@ -329,8 +333,9 @@ unsafe extern "C-unwind" fn exec_foreign_update(
             )
         });
         state
-            .modify
-            .update(&rowid, &row)
+            .entity
+            .spec()
+            .update(&state.session, &rowid, &row)
             .unwrap_or_else(|e| e.report());
         // RETURNING sees the lead number and the values set (UpdateLead answers nothing more).
         if let Cell::String(number) = &rowid {
