@@ -4,7 +4,7 @@
 -- pushed one by one, a Warning) run with its reason and leaves every local row as it was; one that
 -- clears within the retries gives a Success that applied the change.
 BEGIN;
-SELECT plan(40);
+SELECT plan(45);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -141,6 +141,25 @@ SELECT is((SELECT count(*)::int FROM easycars.sync_log WHERE dealership_id = 1 A
           'one Failed run per failing case, each its own run (every sync in one statement fetched afresh)');
 SELECT is((SELECT count(*)::int FROM easycars.sync_log WHERE dealership_id = 1 AND status = 'InProgress'), 0,
           'no run is left InProgress');
+
+-- A run has one total deadline (easycars.sync_deadline) for all its calls, retries included: a
+-- hung account costs it that, not timeout_ms times the retries (dealership 2 keeps the defaults,
+-- 30 s per request and 3 retries).
+SELECT easycars_test.sim('DELETE', '/_sim/faults') \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/faults', '{"route": "GetAdvertisementStocks", "kind": "hang", "times": 10}') \g /dev/null
+SET app.current_dealership_id = '2';
+SET easycars.sync_deadline = '1 second';
+CREATE TEMP TABLE hung_t0 AS SELECT clock_timestamp() AS at;
+CREATE TEMP TABLE hung AS SELECT * FROM easycars.sync_stock(2);
+RESET easycars.sync_deadline;
+SELECT easycars_test.sim('DELETE', '/_sim/faults') \g /dev/null
+SELECT is((SELECT status FROM hung), 'Failed', 'a run on a hung account fails at its deadline');
+SELECT matches((SELECT error_message FROM hung), 'deadline exceeded', 'and says so');
+SELECT cmp_ok((SELECT completed_at - at FROM hung, hung_t0), '<', interval '10 seconds',
+              'after about easycars.sync_deadline (1 s), long before one request''s timeout_ms (30 s)');
+SELECT is((SELECT metadata->>'outcome' FROM easycars.sync_progress WHERE dealership_id = 2 AND sync_id = (SELECT id::text FROM hung)),
+          'timeout', 'its progress records a timeout');
+SELECT is(current_setting('easycars_run.deadline_at', true), '', 'the deadline ends with the run');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -133,6 +133,11 @@ BEGIN
         RETURN log;
     END IF;
 
+    -- The run's total deadline: every EasyCars call it makes ends by then, retries included, so
+    -- a hung account costs one run (and one worker) at most easycars.sync_deadline.
+    PERFORM set_config('easycars_run.deadline_at',
+        extract(epoch FROM clock_timestamp()
+                + coalesce(nullif(current_setting('easycars.sync_deadline', true), ''), '5 minutes')::interval)::text, true);
     PERFORM easycars._ensure_remote(p_dealership_id);
     INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, job_id, metadata)
     VALUES (p_dealership_id, log.id::text, p_entity, easycars._cron_job_id(), jsonb_build_object('direction', p_direction));
@@ -147,7 +152,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION easycars._begin_run(integer, text, text, easycars.sync_entity, boolean, jsonb) IS
-    'Internal: checks and locks a sync run, confines the transaction to the dealership, and writes its InProgress log, progress and activity rows.';
+    'Internal: checks and locks a sync run, confines the transaction to the dealership, sets the run''s deadline (easycars.sync_deadline from now) for its EasyCars calls, and writes its InProgress log, progress and activity rows.';
 
 -- Progress another session can see at once: application_name shows in pg_stat_activity without
 -- waiting for this transaction to commit (see easycars.running_syncs).
@@ -178,6 +183,8 @@ DECLARE
     log easycars.sync_log;
     total integer := greatest(p_processed, 0);
 BEGIN
+    -- Calls after the run (in the same transaction) are no longer bound by its deadline.
+    PERFORM set_config('easycars_run.deadline_at', '', true);
     UPDATE easycars.sync_log SET
         status = p_status, completed_at = clock_timestamp(),
         records_processed = p_processed, records_created = p_created, records_updated = p_updated,

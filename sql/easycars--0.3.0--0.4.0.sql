@@ -541,5 +541,149 @@ GRANT EXECUTE ON FUNCTION easycars.lead_score(easycars.lead), easycars._lead_sco
 GRANT EXECUTE ON FUNCTION easycars.refresh_lead_scores() TO easycars_admin, easycars_sync;
 SELECT pg_catalog.pg_extension_config_dump('easycars.lead_score_weight', '');
 
+-- Every sync run has one total deadline for its EasyCars calls (easycars.sync_deadline).
+CREATE OR REPLACE FUNCTION easycars._begin_run(p_dealership_id integer, p_type text, p_direction text, p_entity easycars.sync_entity,
+                                    p_wait boolean, p_request jsonb)
+RETURNS easycars.sync_log
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    log easycars.sync_log;
+    cred_id integer;
+    session_tenant integer := easycars.current_dealership_id();
+BEGIN
+    IF p_dealership_id IS NULL THEN
+        RAISE EXCEPTION 'dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- SECURITY: only a role allowed to act for the dealership may sync it, and a session already
+    -- acting for one dealership cannot sync another (an administrator can sync any).
+    IF NOT easycars.may_act_for(p_dealership_id)
+       OR (session_tenant IS NOT NULL AND session_tenant <> p_dealership_id AND NOT easycars._is_admin()) THEN
+        RAISE EXCEPTION 'this role may not sync dealership %', p_dealership_id
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'An administrator allows it with easycars.grant_dealership(role, dealership_id), or easycars.grant_all_dealerships(role) for a scheduler role.';
+    END IF;
+    -- SECURITY: the rest of this transaction acts for exactly this dealership, so RLS confines the run.
+    PERFORM set_config('app.current_dealership_id', p_dealership_id::text, true);
+    IF NOT EXISTS (SELECT 1 FROM easycars.dealership WHERE id = p_dealership_id) THEN
+        RAISE EXCEPTION 'dealership % does not exist', p_dealership_id USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    SELECT id INTO cred_id FROM easycars.credentials WHERE dealership_id = p_dealership_id AND is_active;
+    IF cred_id IS NULL THEN
+        RAISE EXCEPTION 'dealership % has no active EasyCars credentials', p_dealership_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Store them with easycars.set_credentials(%s, ...).', p_dealership_id);
+    END IF;
+
+    INSERT INTO easycars.sync_log (dealership_id, credential_id, sync_type, sync_direction, status, request_payload)
+    VALUES (p_dealership_id, cred_id, p_type, p_direction, 'InProgress', p_request)
+    RETURNING * INTO log;
+
+    -- Two runs of the same entity for one dealership never overlap.
+    IF p_wait THEN
+        PERFORM pg_advisory_xact_lock(easycars._sync_lock_key(p_type, p_direction), p_dealership_id);
+    ELSIF NOT pg_try_advisory_xact_lock(easycars._sync_lock_key(p_type, p_direction), p_dealership_id) THEN
+        UPDATE easycars.sync_log SET status = 'Skipped', completed_at = clock_timestamp(),
+               error_message = 'another ' || lower(p_type) || ' ' || lower(p_direction) || ' sync of this dealership is running'
+        WHERE dealership_id = p_dealership_id AND id = log.id
+        RETURNING * INTO log;
+        RAISE NOTICE 'easycars: % % sync of dealership % skipped: another one is running', p_type, p_direction, p_dealership_id;
+        RETURN log;
+    END IF;
+
+    -- The run's total deadline: every EasyCars call it makes ends by then, retries included, so
+    -- a hung account costs one run (and one worker) at most easycars.sync_deadline.
+    PERFORM set_config('easycars_run.deadline_at',
+        extract(epoch FROM clock_timestamp()
+                + coalesce(nullif(current_setting('easycars.sync_deadline', true), ''), '5 minutes')::interval)::text, true);
+    PERFORM easycars._ensure_remote(p_dealership_id);
+    INSERT INTO easycars.sync_progress (dealership_id, sync_id, entity_type, job_id, metadata)
+    VALUES (p_dealership_id, log.id::text, p_entity, easycars._cron_job_id(), jsonb_build_object('direction', p_direction));
+    -- Who started it: run_due_syncs (pg_cron) marks its runs as scheduled; anything else is manual.
+    INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status)
+    VALUES (p_dealership_id, log.id::text, p_entity,
+            (CASE WHEN current_setting('easycars_run.origin', true) = 'scheduled' THEN 'scheduled_run' ELSE 'manual_trigger' END)::easycars.sync_action,
+            'in_progress'::easycars.sync_status),
+           (p_dealership_id, log.id::text, p_entity, 'sync_start'::easycars.sync_action, 'in_progress'::easycars.sync_status);
+    PERFORM easycars._report(log, 'started');
+    RETURN log;
+END
+$$;
+COMMENT ON FUNCTION easycars._begin_run(integer, text, text, easycars.sync_entity, boolean, jsonb) IS
+    'Internal: checks and locks a sync run, confines the transaction to the dealership, sets the run''s deadline (easycars.sync_deadline from now) for its EasyCars calls, and writes its InProgress log, progress and activity rows.';
+CREATE OR REPLACE FUNCTION easycars._finish_run(p_log easycars.sync_log, p_entity easycars.sync_entity, p_status text,
+                                     p_processed integer, p_created integer, p_updated integer, p_unchanged integer,
+                                     p_removed integer, p_failed integer, p_summary jsonb,
+                                     p_error text DEFAULT NULL, p_details text DEFAULT NULL)
+RETURNS easycars.sync_log
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    log easycars.sync_log;
+    total integer := greatest(p_processed, 0);
+BEGIN
+    -- Calls after the run (in the same transaction) are no longer bound by its deadline.
+    PERFORM set_config('easycars_run.deadline_at', '', true);
+    UPDATE easycars.sync_log SET
+        status = p_status, completed_at = clock_timestamp(),
+        records_processed = p_processed, records_created = p_created, records_updated = p_updated,
+        records_unchanged = p_unchanged, records_removed = p_removed, records_failed = p_failed,
+        error_message = p_error, error_details = p_details, response_summary = p_summary
+    WHERE dealership_id = p_log.dealership_id AND id = p_log.id
+    RETURNING * INTO log;
+
+    IF p_status = 'Failed' THEN
+        -- Progress of a failed run is closed without claiming its items were processed; its
+        -- completion trigger logs what happened: a cancel, a timeout (statement_timeout or an
+        -- EasyCars deadline) or a failure.
+        UPDATE easycars.sync_progress SET completed_at = clock_timestamp(),
+               metadata = metadata || jsonb_build_object('status', 'Failed', 'error', left(p_error, 1000), 'outcome',
+                   CASE WHEN p_summary->>'sqlstate' = '57014' AND p_error ILIKE '%statement timeout%' THEN 'timeout'
+                        WHEN p_summary->>'sqlstate' = '57014' THEN 'cancelled'
+                        WHEN p_error ~* '(timed out|deadline exceeded)' THEN 'timeout'
+                        ELSE 'failed' END)
+        WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
+        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, direction, last_error, last_error_at)
+        VALUES (log.dealership_id, p_entity, lower(log.sync_direction), p_error, clock_timestamp())
+        ON CONFLICT (dealership_id, entity_type, direction) DO UPDATE SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at;
+    ELSE
+        -- Completing the progress row logs sync_complete through its trigger.
+        UPDATE easycars.sync_progress SET total_items = total, current_item = total,
+               processed_count = total - least(greatest(p_failed, 0), total), failed_count = least(greatest(p_failed, 0), total),
+               completed_at = CASE WHEN total = 0 THEN clock_timestamp() END,
+               metadata = metadata || jsonb_build_object('status', p_status)
+        WHERE dealership_id = log.dealership_id AND sync_id = log.id::text;
+        -- One row per direction (a lead push and a lead refresh are different syncs); times are the
+        -- end of the run; records_synced is what the run stored or confirmed, not its failures or
+        -- the Manual/Import vehicles it left alone.
+        INSERT INTO easycars.sync_state AS s (dealership_id, entity_type, direction, last_full_sync, last_incremental_sync, records_synced)
+        VALUES (log.dealership_id, p_entity, lower(log.sync_direction),
+                CASE WHEN p_entity = 'stock' THEN log.completed_at END, CASE WHEN p_entity <> 'stock' THEN log.completed_at END,
+                greatest(coalesce(p_created, 0) + coalesce(p_updated, 0) + coalesce(p_unchanged, 0), 0))
+        ON CONFLICT (dealership_id, entity_type, direction) DO UPDATE SET
+            last_full_sync = coalesce(EXCLUDED.last_full_sync, s.last_full_sync),
+            last_incremental_sync = coalesce(EXCLUDED.last_incremental_sync, s.last_incremental_sync),
+            records_synced = EXCLUDED.records_synced, last_error = NULL, last_error_at = NULL;
+        UPDATE easycars.credentials SET last_synced_at = now() WHERE dealership_id = log.dealership_id;
+        -- A success right after a failure of the same kind of run is the recovery from it.
+        IF (SELECT l.status FROM easycars.sync_log l
+            WHERE l.dealership_id = log.dealership_id AND l.sync_type = log.sync_type AND l.sync_direction = log.sync_direction
+              AND l.id < log.id AND l.status IN ('Success', 'Warning', 'Failed')
+            ORDER BY l.id DESC LIMIT 1) = 'Failed' THEN
+            INSERT INTO easycars.sync_activity_log (dealership_id, sync_id, entity_type, action, status, record_count, duration_seconds, created_at)
+            VALUES (log.dealership_id, log.id::text, p_entity, 'error_recovery', 'completed', total,
+                    round(extract(epoch FROM log.completed_at - log.started_at), 2), clock_timestamp());
+        END IF;
+    END IF;
+    PERFORM easycars._report(log, lower(p_status));
+    PERFORM set_config('application_name', '', true);
+    RETURN log;
+END
+$$;
+COMMENT ON FUNCTION easycars._finish_run(easycars.sync_log, easycars.sync_entity, text, integer, integer, integer, integer, integer, integer, jsonb, text, text) IS
+    'Internal: records a run''s outcome in sync_log, sync_progress, sync_activity_log, sync_state and credentials.last_synced_at.';
+
 -- Existing leads get their score now.
 SELECT easycars.refresh_lead_scores();

@@ -26,6 +26,12 @@ pub static SYNC_INTERVAL: GucSetting<Option<CString>> =
 pub static SYNC_BACKOFF_MAX: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"6 hours"));
 
+/// `easycars.sync_deadline`: the total time one sync run may spend waiting on EasyCars (every call,
+/// retries and backoff included), as a PostgreSQL interval. A hung account costs a worker at most
+/// this, never the schedule window.
+pub static SYNC_DEADLINE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"5 minutes"));
+
 /// A text setting's current value, or `default` when unset.
 pub fn setting_text(setting: &GucSetting<Option<CString>>, default: &str) -> String {
     setting
@@ -78,6 +84,15 @@ pub fn init() {
         c"A PostgreSQL interval; after each failure the wait doubles (from sync_interval) up to this.",
         &SYNC_BACKOFF_MAX,
         GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"easycars.sync_deadline",
+        c"The total time one sync run may spend waiting on EasyCars.",
+        c"A PostgreSQL interval covering every call of the run, retries and backoff included; a run \
+          past it fails with 'deadline exceeded' and is retried later with backoff.",
+        &SYNC_DEADLINE,
+        GucContext::Userset,
         GucFlags::default(),
     );
     // SAFETY: called once from _PG_init, after the settings above are defined.

@@ -669,6 +669,10 @@ pub struct Client {
     http: reqwest::Client,
     config: Arc<ClientConfig>,
     base: String,
+    /// A hard end for every logical call, whatever `deadline` says: the end of the sync run the
+    /// calls belong to (see [`Client::limit_until`]).
+    /// Shared by clones, which serve the same calls.
+    not_after: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -718,7 +722,15 @@ impl Client {
             http,
             config: Arc::new(config),
             base,
+            not_after: Arc::new(std::sync::Mutex::new(None)),
         })
+    }
+
+    /// Ends every logical call started from now on no later than `at` (retries and backoff
+    /// included), or lifts that limit with `None`. A sync run sets its total deadline this way,
+    /// so a hung EasyCars account costs it at most that, however many calls the run makes.
+    pub fn limit_until(&self, at: Option<Instant>) {
+        *self.not_after.lock().unwrap_or_else(|e| e.into_inner()) = at;
     }
 
     /// The configuration.
@@ -727,8 +739,10 @@ impl Client {
     }
 
     fn budget(&self) -> Budget {
+        let own = instant_after(self.config.deadline);
+        let cap = *self.not_after.lock().unwrap_or_else(|e| e.into_inner());
         Budget {
-            deadline_at: instant_after(self.config.deadline),
+            deadline_at: cap.map_or(own, |c| c.min(own)),
             attempts: 0,
         }
     }

@@ -782,3 +782,29 @@ fn client_futures_are_send() {
     let g = client.get_lead_details(&creds, &numbers);
     assert_send(&g);
 }
+
+#[tokio::test]
+async fn a_run_limit_ends_every_call_at_the_same_instant() {
+    let sim = start(1, 5).await;
+    let creds = sim.creds(0);
+    // Generous per-call settings: only the run's limit can end these calls early.
+    let client = sim.client(|c| {
+        c.request_timeout = Duration::from_secs(10);
+        c.deadline = Duration::from_secs(20);
+    });
+    client.get_stock(&creds, None).await.unwrap();
+    client.limit_until(Some(Instant::now() + Duration::from_millis(600)));
+    sim.fault(json!({"route": GAS, "kind": "hang", "times": 3}))
+        .await;
+    let t0 = Instant::now();
+    let e = client.get_stock(&creds, None).await.unwrap_err();
+    assert!(matches!(e, ApiError::DeadlineExceeded { .. }), "{e:?}");
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    // A later call of the same run has nothing left.
+    let e = client.get_stock(&creds, None).await.unwrap_err();
+    assert!(matches!(e, ApiError::DeadlineExceeded { .. }), "{e:?}");
+    // Lifted, the client works as before.
+    client.limit_until(None);
+    sim.reset().await;
+    client.get_stock(&creds, None).await.unwrap();
+}

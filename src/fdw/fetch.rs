@@ -6,11 +6,12 @@ use super::error::FdwError;
 use super::runtime::block_on_interruptible;
 use super::server::ServerConfig;
 use easycars_api::client::{environment_root, Client, ClientConfig, Credentials};
+use pgrx::pg_sys;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// One row from EasyCars. Lead and contact answers are small and parsed; a stock item stays the
 /// JSON text received until its own row is built, so a large answer is never held as a tree.
@@ -300,6 +301,8 @@ pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
         clients.insert(key, c.clone());
         Ok(c)
     })?;
+    // A sync run's total deadline bounds every call of this scan (None outside a run).
+    client.limit_until(run_deadline());
     let creds = Credentials {
         client_id: stored.client_id,
         client_secret: stored.client_secret,
@@ -307,6 +310,35 @@ pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
         account_secret: stored.account_secret,
     };
     Ok(Session { client, creds })
+}
+
+/// The end of the sync run this scan belongs to, from `easycars_run.deadline_at` (Unix seconds),
+/// which the sync functions set for their transaction (`easycars.sync_deadline` after the run
+/// began); `None` outside a run. A session may set it itself: it only ever limits its own calls.
+fn run_deadline() -> Option<Instant> {
+    // SAFETY: with missing_ok, GetConfigOption returns NULL or the setting's current value, a
+    // NUL-terminated string that stays valid until the setting changes; it is copied at once.
+    let text = unsafe {
+        let raw = pg_sys::GetConfigOption(c"easycars_run.deadline_at".as_ptr(), true, false);
+        if raw.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(raw).to_string_lossy().into_owned()
+    };
+    run_deadline_from(&text, SystemTime::now())
+}
+
+/// `deadline_at` (Unix seconds, as text) as an `Instant`: now when it has passed, `None` when unset
+/// or not a number.
+fn run_deadline_from(deadline_at: &str, now: SystemTime) -> Option<Instant> {
+    let at: f64 = deadline_at
+        .trim()
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite())?;
+    let now_secs = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    let left = (at - now_secs).clamp(0.0, 1e9);
+    Some(Instant::now() + Duration::from_secs_f64(left))
 }
 
 /// The values without repeats, in first-seen order (linear: a sync pushes 100,000 of them).
@@ -339,4 +371,34 @@ pub fn check_limit(pushed: &[Pushed], column: &'static str, limit: usize) -> Res
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_deadline_is_read_as_unix_seconds() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let left = |s: &str| {
+            run_deadline_from(s, now).map(|at| at.saturating_duration_since(Instant::now()))
+        };
+        let ten = left("1000010.5").unwrap();
+        assert!(
+            ten > Duration::from_secs(9) && ten <= Duration::from_millis(10_500),
+            "{ten:?}"
+        );
+        assert_eq!(
+            left("999999"),
+            Some(Duration::ZERO),
+            "a passed deadline leaves nothing"
+        );
+        assert_eq!(left(""), None, "cleared: no run");
+        assert_eq!(left("soon"), None);
+        assert_eq!(left("NaN"), None);
+        assert!(
+            left("1e300").unwrap() > Duration::from_secs(1_000_000),
+            "far future is capped, not a panic"
+        );
+    }
 }
