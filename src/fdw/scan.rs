@@ -11,6 +11,7 @@
 use super::catalog::{Column, Entity, Kind};
 use super::fetch::{fetch, Item, Pushed, SlotIndex};
 use super::FdwError;
+use crate::pg_compat;
 use easycars_api::mapping::{map_field, Typed};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -243,18 +244,8 @@ unsafe extern "C-unwind" fn get_foreign_paths(
         // One HTTP round trip before the first row; then rows are cheap.
         let startup_cost = 1000.0;
         let total_cost = startup_cost + rows * 0.1;
-        let path = pg_sys::create_foreignscan_path(
-            root,
-            baserel,
-            std::ptr::null_mut(),
-            rows,
-            startup_cost,
-            total_cost,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        );
+        let path =
+            pg_compat::create_foreignscan_path(root, baserel, rows, startup_cost, total_cost);
         pg_sys::add_path(baserel, path as *mut pg_sys::Path);
     }
 }
@@ -507,15 +498,15 @@ unsafe fn attr_plans(
     needed: &Option<Vec<i32>>,
 ) -> (Vec<AttrPlan>, usize) {
     // SAFETY: `rel` is the scan's relation (ss_currentRelation), opened and locked by the executor
-    // for the whole execution; its tuple descriptor holds `natts` attributes in `attrs`.
+    // for the whole execution; its tuple descriptor holds `natts` attributes (tuple_desc_attrs).
     // getTypeInputInfo takes a column's type OID from that descriptor. All-zero bytes are a valid
     // FmgrInfo, and fmgr_info fills every field, recording the current memory context (the
     // query's, during BeginForeignScan), which outlives the scan. Backend thread, inside
     // begin_foreign_scan's #[pg_guard], so an ERROR unwinds safely.
     unsafe {
         let desc = (*rel).rd_att;
-        let natts = (*desc).natts as usize;
-        let attrs = (*desc).attrs.as_slice(natts);
+        let attrs = pg_compat::tuple_desc_attrs(desc);
+        let natts = attrs.len();
         let mut plans = Vec::new();
         for (i, att) in attrs.iter().enumerate() {
             if att.attisdropped {
