@@ -47,53 +47,7 @@ SELECT is((SELECT v FROM dblink('old', $$SELECT string_agg(format('%s=%s', score
 SELECT dblink_exec('new', 'CREATE EXTENSION easycars CASCADE') \g /dev/null
 SELECT * FROM dblink('new', 'SELECT count(*) FROM easycars.maintain_partitions()') AS t(n bigint) \g /dev/null
 
-CREATE TEMP TABLE catalog_sql (q text);
-INSERT INTO catalog_sql VALUES ($$
-WITH rels AS (SELECT c.oid, c.relname FROM pg_class c WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'S'))
-SELECT 'relation' AS kind, r.relname::text AS name,
-       concat_ws(' | ', c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relacl::text, obj_description(c.oid, 'pg_class'),
-                 pg_get_expr(c.relpartbound, c.oid), c.relpersistence) AS def
-FROM rels r JOIN pg_class c ON c.oid = r.oid
-UNION ALL
-SELECT 'column', r.relname || '.' || a.attname,
-       concat_ws(' | ', format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attcompression,
-                 a.attgenerated, a.attidentity, a.attacl::text, col_description(r.oid, a.attnum))
-FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-LEFT JOIN pg_attrdef d ON d.adrelid = r.oid AND d.adnum = a.attnum
-UNION ALL
-SELECT 'index', i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN rels r ON r.oid = i.indrelid
-UNION ALL
-SELECT 'constraint', r.relname || '.' || co.conname, pg_get_constraintdef(co.oid) || ' | ' || co.conislocal || ' | ' || co.coninhcount
-FROM pg_constraint co JOIN rels r ON r.oid = co.conrelid
-UNION ALL
-SELECT 'trigger', r.relname || '.' || t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN rels r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
-UNION ALL
-SELECT 'policy', r.relname || '.' || p.polname,
-       concat_ws(' | ', p.polcmd, p.polpermissive, p.polroles::regrole[]::text, pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
-FROM pg_policy p JOIN rels r ON r.oid = p.polrelid
-UNION ALL
-SELECT 'function', p.oid::regprocedure::text,
-       concat_ws(' | ', md5(pg_get_functiondef(p.oid)), p.prosecdef, p.proconfig::text, p.proacl::text, obj_description(p.oid, 'pg_proc'))
-FROM pg_proc p WHERE p.pronamespace = 'easycars'::regnamespace
-UNION ALL
-SELECT 'view', c.relname, pg_get_viewdef(c.oid) FROM pg_class c WHERE c.relnamespace = 'easycars'::regnamespace AND c.relkind = 'v'
-UNION ALL
-SELECT 'type', t.typname, concat_ws(' | ', (SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = t.oid),
-                                  obj_description(t.oid, 'pg_type'))
-FROM pg_type t WHERE t.typnamespace = 'easycars'::regnamespace AND t.typtype = 'e'
-UNION ALL
-SELECT 'config table', c::regclass::text, '' FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'easycars'
-UNION ALL
-SELECT 'extension member', pg_describe_object(classid, objid, objsubid), ''
-FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'easycars')
-UNION ALL
-SELECT 'schema', n.nspname, concat_ws(' | ', n.nspacl::text, obj_description(n.oid, 'pg_namespace'))
-FROM pg_namespace n WHERE n.nspname IN ('easycars', 'easycars_remote')
-UNION ALL
-SELECT 'wrapper', w.fdwname, concat_ws(' | ', w.fdwhandler::regproc, w.fdwvalidator::regproc, w.fdwacl::text, obj_description(w.oid, 'pg_foreign_data_wrapper'))
-FROM pg_foreign_data_wrapper w WHERE w.fdwname = 'easycars_fdw'
-$$);
+\ir _catalog.psql
 CREATE TEMP TABLE upgraded AS SELECT * FROM dblink('old', (SELECT q FROM catalog_sql)) AS t(kind text, name text, def text);
 CREATE TEMP TABLE fresh AS SELECT * FROM dblink('new', (SELECT q FROM catalog_sql)) AS t(kind text, name text, def text);
 SELECT cmp_ok((SELECT count(*)::int FROM fresh), '>', 500, 'the catalog comparison covers the whole extension');

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# A throw-away PostgreSQL 15 cluster for tests and the demo, with pg_cron preloaded.
-# Usage: scripts/pg-scratch.sh start|stop|psql [args] ; settings via EASYCARS_PG_DIR, EASYCARS_PG_PORT, EASYCARS_PG_DB.
+# A throw-away PostgreSQL cluster for tests and the demo: 15 (the default) with pg_cron preloaded,
+# or 18 (no pg_cron exists for it here).
+# Usage: scripts/pg-scratch.sh start|stop|psql [args]|url|log|bin ; settings via EASYCARS_PG_MAJOR
+# (15 or 18), EASYCARS_PG_DIR, EASYCARS_PG_PORT, EASYCARS_PG_DB.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=/usr/lib/postgresql/15/bin
-DIR=${EASYCARS_PG_DIR:-$ROOT/target/pg-scratch}
-PORT=${EASYCARS_PG_PORT:-28815}
+. "$ROOT/scripts/pg-versions.sh"
+MAJOR=${EASYCARS_PG_MAJOR:-15}
+BIN=$("$(pg_config_for "$MAJOR")" --bindir)
+case "$MAJOR" in
+  15) DEFAULT_DIR=$ROOT/target/pg-scratch; DEFAULT_PORT=28815
+      PRELOAD='pg_cron,pg_stat_statements,easycars' ;;
+  18) DEFAULT_DIR=$ROOT/target/pg18-scratch; DEFAULT_PORT=28825
+      PRELOAD='pg_stat_statements,easycars' ;;
+esac
+DIR=${EASYCARS_PG_DIR:-$DEFAULT_DIR}
+PORT=${EASYCARS_PG_PORT:-$DEFAULT_PORT}
 DB=${EASYCARS_PG_DB:-easycars_test}
 
 # initdb refuses root, so as root the cluster belongs to the postgres OS user.
@@ -28,15 +38,16 @@ start() {
 port = $PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$DIR'
-shared_preload_libraries = 'pg_cron,pg_stat_statements,easycars'
+shared_preload_libraries = '$PRELOAD'
 easycars.key_file = '$DIR/easycars.keys'
-cron.database_name = '$DB'
-cron.use_background_workers = on
 max_worker_processes = 32
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 timezone = 'UTC'
 CONF
+    if [ "$MAJOR" = 15 ]; then
+      printf '%s\n' "cron.database_name = '$DB'" "cron.use_background_workers = on" >>"$DIR/data/postgresql.conf"
+    fi
   fi
   # The bundled simulator listens on loopback; only a superuser can allow such hosts (clusters made
   # before this setting existed get it too).
@@ -64,5 +75,6 @@ case "${1:-}" in
   psql) shift; psql_ -d "$DB" "$@" ;;
   url) echo "postgresql://postgres@127.0.0.1:$PORT/$DB" ;;
   log) echo "$DIR/server.log" ;;
-  *) echo "usage: $0 start|stop|psql|url|log" >&2; exit 2 ;;
+  bin) echo "$BIN" ;;
+  *) echo "usage: $0 start|stop|psql|url|log|bin" >&2; exit 2 ;;
 esac

@@ -332,8 +332,9 @@ $$;
 COMMENT ON FUNCTION easycars._sync_progress_validate_totals() IS
     'Internal trigger: rejects counts beyond total_items (23514), clamps current_item, and sets completed_at when every item is accounted for. Rows restored by pg_dump''s scripts (row_security = off) are kept as dumped by all four sync_progress triggers.';
 
--- The FDW's jsonb self-check.
-CREATE FUNCTION easycars._jsonb_encoder_check(json text) RETURNS text
+-- The FDW's jsonb self-check. "json" is quoted: from PostgreSQL 17 on, JSON is a keyword that
+-- cannot name a parameter bare (what pgrx generates quotes it too).
+CREATE FUNCTION easycars._jsonb_encoder_check("json" text) RETURNS text
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c
 AS 'MODULE_PATHNAME', '_jsonb_encoder_check_wrapper';

@@ -17,6 +17,7 @@ pub mod error;
 pub mod fdw;
 pub mod gucs;
 pub mod lead_enums;
+pub mod pg_compat;
 pub mod schedule;
 pub mod security;
 pub mod tenant;

@@ -113,14 +113,14 @@ pub unsafe fn attr_plans(
     needed: &Option<Vec<i32>>,
 ) -> (Vec<AttrPlan>, usize) {
     // SAFETY: `rel` is the scan's relation (ss_currentRelation), opened and locked by the executor
-    // for the whole execution; its tuple descriptor holds `natts` attributes in `attrs`.
+    // for the whole execution; its tuple descriptor holds `natts` attributes (tuple_desc_attrs).
     // InputFn::new gets a column's type OID from that descriptor, in BeginForeignScan, as it
     // requires. Backend thread, inside begin_foreign_scan's #[pg_guard], so an ERROR unwinds
     // safely.
     unsafe {
         let desc = (*rel).rd_att;
-        let natts = (*desc).natts as usize;
-        let attrs = (*desc).attrs.as_slice(natts);
+        let attrs = crate::pg_compat::tuple_desc_attrs(desc);
+        let natts = attrs.len();
         let mut plans = Vec::new();
         for (i, att) in attrs.iter().enumerate() {
             if att.attisdropped {

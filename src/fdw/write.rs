@@ -13,6 +13,7 @@ use super::entities::{Entity, Inserted};
 use super::error::FdwError;
 use super::fetch::{session, Session};
 use super::server::ServerConfig;
+use crate::pg_compat;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::ffi::{c_int, c_void, CString};
@@ -72,11 +73,11 @@ unsafe extern "C-unwind" fn free_holder(arg: *mut c_void) {
 /// # Safety
 /// `rel` must be an open relation.
 unsafe fn attribute(rel: pg_sys::Relation, name: &str) -> Option<(i16, pg_sys::Oid, i32)> {
-    // SAFETY: an open relation's tuple descriptor has natts attributes in attrs[].
+    // SAFETY: an open relation's tuple descriptor is valid while the relation is open.
     unsafe {
         let desc = (*rel).rd_att;
-        (0..(*desc).natts as usize)
-            .map(|i| &*(*desc).attrs.as_ptr().add(i))
+        pg_compat::tuple_desc_attrs(desc)
+            .iter()
             .find(|a| !a.attisdropped && pgrx::name_data_to_str(&a.attname) == name)
             .map(|a| (a.attnum, a.atttypid, a.atttypmod))
     }
@@ -231,9 +232,8 @@ unsafe fn slot_row(slot: *mut pg_sys::TupleTableSlot, keep: impl Fn(i16) -> bool
     // SAFETY: deform made natts values readable; each is read with its own attribute's type.
     unsafe {
         let natts = deform(slot);
-        let desc = (*slot).tts_tupleDescriptor;
-        for i in 0..natts {
-            let attr = &*(*desc).attrs.as_ptr().add(i);
+        let attrs = pg_compat::tuple_desc_attrs((*slot).tts_tupleDescriptor);
+        for (i, attr) in attrs.iter().enumerate().take(natts) {
             if attr.attisdropped || !keep(attr.attnum) {
                 continue;
             }
