@@ -107,7 +107,7 @@ SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.sync_stock(integer,b
     'function easycars.cleanup_preview_cache()', 'function easycars._ensure_remote(integer)', 'function easycars._ensure_partitions()',
     'function easycars._begin_run(integer,text,text,easycars.sync_entity,boolean,jsonb)',
     'function easycars._finish_run(easycars.sync_log,easycars.sync_entity,text,integer,integer,integer,integer,integer,integer,jsonb,text,text)',
-    'function easycars._report(easycars.sync_log,text)', 'function easycars._stock_feed_sql(integer)', 'function easycars._stock_keys_sql(integer)', 'function easycars._stock_upsert_sql(text,text)', 'function easycars._run_stock_upsert(text,text,integer)',
+    'function easycars._report(easycars.sync_log,text)', 'function easycars._stock_feed_sql(integer)', 'function easycars._stock_keys_sql(integer)', 'function easycars._stock_delta_sql(text,text)', 'function easycars._stock_upsert_sql(text,text)', 'function easycars._run_stock_upsert(text,text,integer)',
     'function easycars._push_lead(integer,bigint)', 'function easycars._leads_to_push(integer)', 'function easycars._enum_code(text,text)',
     'function easycars._lead_status_code(text)', 'function easycars._lead_push_digest(easycars.lead)',
     'function easycars._foreign_table_ddl(text,text,text,text)', 'function easycars._ensure_schedule()',

@@ -70,7 +70,9 @@ AS $$ SELECT format('SELECT s.stock_number, s.raw_md5 FROM easycars_remote.%I AS
 COMMENT ON FUNCTION easycars._stock_keys_sql(integer) IS
     'Internal: the SELECT of stock numbers and item digests that starts a stock sync.';
 
-CREATE FUNCTION easycars._stock_upsert_sql(p_keys text, p_feed text) RETURNS text
+-- What a stock sync changes, computed once: sync_stock writes exactly these rows and
+-- preview_stock_sync reports exactly these rows, so a preview is what the sync then does.
+CREATE FUNCTION easycars._stock_delta_sql(p_keys text, p_feed text) RETURNS text
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -97,6 +99,30 @@ SELECT format($q$
                 WHERE f.stock_number IN (SELECT easycars_stock_number FROM manual WHERE easycars_stock_number IS NOT NULL)
                    OR f.easycars_vin IN (SELECT easycars_vin FROM manual WHERE easycars_vin IS NOT NULL)
             ),
+            -- The vehicles to write (create, or update: changed, or back from removal): every valid
+            -- item todo listed, the first of a repeated stock number, none that is blocked.
+            changes AS (
+                SELECT f.* FROM (SELECT DISTINCT ON (stock_number) * FROM feed WHERE valid ORDER BY stock_number) f
+                WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.stock_number = f.stock_number)
+            ),
+            -- The vehicles to mark removed: EasyCars ones no longer in the feed.
+            vanished AS (
+                SELECT v.id, v.easycars_stock_number FROM easycars.vehicle v
+                WHERE v.dealership_id = $1 AND v.data_source = 'EasyCars' AND v.status <> 'removed'
+                  AND NOT EXISTS (SELECT 1 FROM keys k WHERE k.stock_number = v.easycars_stock_number)
+            )
+$q$, p_keys, p_feed)
+$fn$;
+COMMENT ON FUNCTION easycars._stock_delta_sql(text, text) IS
+    'Internal: the WITH clause both sync_stock and preview_stock_sync build on: keys, todo, feed, blocked (Manual/Import vehicles), changes (the vehicles a sync writes) and vanished (those it marks removed), over a keys query and a feed query that may read todo; $1 is the dealership id.';
+
+-- The stock upsert statement over any feed query ($1 = dealership id); sync_stock runs it on the
+-- foreign table, the benchmark on a local staging table to measure the floor.
+CREATE FUNCTION easycars._stock_upsert_sql(p_keys text, p_feed text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT easycars._stock_delta_sql(p_keys, p_feed) || $q$,
             upserted AS (
                 INSERT INTO easycars.vehicle AS v (
                     dealership_id, make, model, year, price, mileage, status, condition, title, description, images,
@@ -111,8 +137,7 @@ SELECT format($q$
                        door_count, features, yard_name, badge, series, rego_number, rego_state, rego_expiry, stock_status,
                        stock_type, is_used, is_demo, is_special, is_drive_away, special_price, drive_train, seat_capacity,
                        cylinders, engine_size_cc, power_kw, odometer_in_miles, video_url
-                FROM (SELECT DISTINCT ON (stock_number) * FROM feed WHERE valid ORDER BY stock_number) f
-                WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.stock_number = f.stock_number)
+                FROM changes
                 ON CONFLICT (dealership_id, easycars_stock_number) DO UPDATE SET
                     make = EXCLUDED.make, model = EXCLUDED.model, year = EXCLUDED.year, price = EXCLUDED.price,
                     mileage = EXCLUDED.mileage,
@@ -140,8 +165,7 @@ SELECT format($q$
             ),
             removed AS (
                 UPDATE easycars.vehicle v SET status = 'removed', removed_from_easycars_at = now()
-                WHERE v.dealership_id = $1 AND v.data_source = 'EasyCars' AND v.status <> 'removed'
-                  AND NOT EXISTS (SELECT 1 FROM keys k WHERE k.stock_number = v.easycars_stock_number)
+                WHERE v.dealership_id = $1 AND v.id IN (SELECT id FROM vanished)
                 RETURNING 1
             )
             SELECT (SELECT count(*) FROM keys)::int AS fetched,
@@ -152,10 +176,10 @@ SELECT format($q$
                    (SELECT count(*) FILTER (WHERE created) FROM upserted)::int AS created,
                    (SELECT count(*) FILTER (WHERE NOT created) FROM upserted)::int AS updated,
                    (SELECT count(*) FROM removed)::int AS removed
-$q$, p_keys, p_feed)
+$q$
 $fn$;
 COMMENT ON FUNCTION easycars._stock_upsert_sql(text, text) IS
-    'Internal: the single statement of a stock sync (keys, upsert of new and changed items, removals, counts) over a keys query and a feed query, which may read the CTE todo (stock_numbers to build); $1 is the dealership id.';
+    'Internal: the single statement of a stock sync over _stock_delta_sql: upserts changes, marks vanished removed, returns the counts; $1 is the dealership id.';
 
 -- Runs the stock upsert. Right after a large first sync the planner has no statistics yet and
 -- would pick nested-loop anti joins (quadratic in the feed); hashing is always right here.
@@ -231,6 +255,7 @@ AS $$
 DECLARE
     d integer := preview_stock_sync.dealership_id;
     delta jsonb;
+    nestloop text := current_setting('enable_nestloop');
 BEGIN
     IF d IS NULL THEN
         RAISE EXCEPTION 'dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -245,24 +270,24 @@ BEGIN
     END IF;
     PERFORM set_config('app.current_dealership_id', d::text, true);
     PERFORM easycars._ensure_remote(d);
-    EXECUTE format($q$
-        WITH feed AS MATERIALIZED (%s),
-        local AS (SELECT * FROM easycars.vehicle WHERE dealership_id = $1)
+    -- The same delta the sync computes (_stock_delta_sql), over the same two passes: keys first,
+    -- full rows only for what todo lists. Hash joins only, as in the sync.
+    PERFORM set_config('enable_nestloop', 'off', true);
+    EXECUTE easycars._stock_delta_sql(easycars._stock_keys_sql(d),
+                easycars._stock_feed_sql(d) || ' WHERE s.stock_number = ANY ((SELECT stock_numbers FROM todo)::text[])') || $q$
         SELECT jsonb_build_object(
-            'create', coalesce((SELECT jsonb_agg(f.stock_number ORDER BY f.stock_number) FROM feed f
-                                WHERE f.valid AND NOT EXISTS (SELECT 1 FROM local v WHERE v.easycars_stock_number = f.stock_number
-                                                              OR (v.data_source <> 'EasyCars' AND v.easycars_vin = f.easycars_vin))), '[]'),
-            'update', coalesce((SELECT jsonb_agg(f.stock_number ORDER BY f.stock_number) FROM feed f JOIN local v ON v.easycars_stock_number = f.stock_number
-                                WHERE f.valid AND v.data_source = 'EasyCars'
-                                  AND (v.easycars_raw_data IS DISTINCT FROM f.easycars_raw_data OR v.status = 'removed')), '[]'),
-            'remove', coalesce((SELECT jsonb_agg(v.easycars_stock_number ORDER BY v.easycars_stock_number) FROM local v
-                                WHERE v.data_source = 'EasyCars' AND v.status <> 'removed'
-                                  AND NOT EXISTS (SELECT 1 FROM feed f WHERE f.stock_number = v.easycars_stock_number)), '[]'),
-            'skipped_manual', coalesce((SELECT jsonb_agg(f.stock_number ORDER BY f.stock_number) FROM feed f JOIN local v
-                                ON v.data_source <> 'EasyCars' AND (v.easycars_stock_number = f.stock_number OR v.easycars_vin = f.easycars_vin)), '[]'),
-            'invalid', coalesce((SELECT jsonb_agg(f.stock_number) FROM feed f WHERE NOT f.valid), '[]'),
-            'fetched', (SELECT count(*) FROM feed))
-    $q$, easycars._stock_feed_sql(d)) INTO delta USING d;
+            'create', coalesce((SELECT jsonb_agg(c.stock_number ORDER BY c.stock_number) FROM changes c
+                                WHERE NOT EXISTS (SELECT 1 FROM easycars.vehicle v
+                                                  WHERE v.dealership_id = $1 AND v.easycars_stock_number = c.stock_number)), '[]'),
+            'update', coalesce((SELECT jsonb_agg(c.stock_number ORDER BY c.stock_number) FROM changes c
+                                WHERE EXISTS (SELECT 1 FROM easycars.vehicle v
+                                              WHERE v.dealership_id = $1 AND v.easycars_stock_number = c.stock_number)), '[]'),
+            'remove', coalesce((SELECT jsonb_agg(easycars_stock_number ORDER BY easycars_stock_number) FROM vanished), '[]'),
+            'skipped_manual', coalesce((SELECT jsonb_agg(stock_number ORDER BY stock_number) FROM blocked), '[]'),
+            'invalid', coalesce((SELECT jsonb_agg(stock_number ORDER BY stock_number) FROM feed WHERE NOT valid), '[]'),
+            'fetched', (SELECT count(*) FROM keys))
+    $q$ INTO delta USING d;
+    PERFORM set_config('enable_nestloop', nestloop, true);
     delta := delta || jsonb_build_object('counts', jsonb_build_object(
         'create', jsonb_array_length(delta->'create'), 'update', jsonb_array_length(delta->'update'),
         'remove', jsonb_array_length(delta->'remove')));
@@ -276,4 +301,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION easycars.preview_stock_sync(integer, interval) IS
-    'What sync_stock would do now, without touching easycars.vehicle: stock numbers to create, update and remove, Manual/Import vehicles it would skip, invalid items, counts. Stored in sync_preview_cache (key preview_stock_sync) until ttl passes.';
+    'What sync_stock would do now, without touching easycars.vehicle, computed by the sync''s own delta (_stock_delta_sql): stock numbers to create, update and remove, Manual/Import vehicles it would skip, invalid items, counts. Stored in sync_preview_cache (key preview_stock_sync) until ttl passes.';

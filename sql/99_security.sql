@@ -152,7 +152,7 @@ GRANT EXECUTE ON FUNCTION easycars.sync_stock(integer, boolean), easycars.push_l
                           easycars._ensure_remote(integer), easycars._ensure_partitions(),
                           easycars._begin_run(integer, text, text, easycars.sync_entity, boolean, jsonb),
                           easycars._finish_run(easycars.sync_log, easycars.sync_entity, text, integer, integer, integer, integer, integer, integer, jsonb, text, text),
-                          easycars._report(easycars.sync_log, text), easycars._stock_feed_sql(integer), easycars._stock_keys_sql(integer), easycars._stock_upsert_sql(text, text), easycars._run_stock_upsert(text, text, integer),
+                          easycars._report(easycars.sync_log, text), easycars._stock_feed_sql(integer), easycars._stock_keys_sql(integer), easycars._stock_delta_sql(text, text), easycars._stock_upsert_sql(text, text), easycars._run_stock_upsert(text, text, integer),
                           easycars._push_lead(integer, bigint), easycars._leads_to_push(integer),
                           easycars._push_one(easycars.sync_log, bigint),
                           easycars._push_progress(easycars.sync_log, integer, integer, integer, integer),

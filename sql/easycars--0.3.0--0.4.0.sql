@@ -685,5 +685,170 @@ $$;
 COMMENT ON FUNCTION easycars._finish_run(easycars.sync_log, easycars.sync_entity, text, integer, integer, integer, integer, integer, integer, jsonb, text, text) IS
     'Internal: records a run''s outcome in sync_log, sync_progress, sync_activity_log, sync_state and credentials.last_synced_at.';
 
+-- What a stock sync changes is computed once (_stock_delta_sql), for the sync and its preview.
+CREATE FUNCTION easycars._stock_delta_sql(p_keys text, p_feed text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT format($q$
+            -- Every item's key and digest (one fetch, two columns), then full rows only for what is
+            -- new, changed, back from removal, or not storable; the wrapper filters on stock_number
+            -- before building rows and reuses the statement's answer.
+            WITH keys AS MATERIALIZED (%1$s),
+            todo AS MATERIALIZED (
+                SELECT coalesce(array_agg(k.stock_number), '{}') AS stock_numbers FROM keys k
+                WHERE NOT EXISTS (SELECT 1 FROM easycars.vehicle v
+                                  WHERE v.dealership_id = $1 AND v.data_source = 'EasyCars' AND v.status <> 'removed'
+                                    AND v.easycars_stock_number = k.stock_number AND v.easycars_raw_md5 = k.raw_md5)
+            ),
+            feed AS MATERIALIZED (%2$s),
+            -- Manual and Import vehicles are never overwritten: not by stock number, not by VIN.
+            -- (Both lookups are hashed, so this stays linear in the size of the feed.)
+            manual AS MATERIALIZED (
+                SELECT easycars_stock_number, easycars_vin FROM easycars.vehicle
+                WHERE dealership_id = $1 AND data_source <> 'EasyCars'
+            ),
+            blocked AS (
+                SELECT f.stock_number FROM feed f
+                WHERE f.stock_number IN (SELECT easycars_stock_number FROM manual WHERE easycars_stock_number IS NOT NULL)
+                   OR f.easycars_vin IN (SELECT easycars_vin FROM manual WHERE easycars_vin IS NOT NULL)
+            ),
+            -- The vehicles to write (create, or update: changed, or back from removal): every valid
+            -- item todo listed, the first of a repeated stock number, none that is blocked.
+            changes AS (
+                SELECT f.* FROM (SELECT DISTINCT ON (stock_number) * FROM feed WHERE valid ORDER BY stock_number) f
+                WHERE NOT EXISTS (SELECT 1 FROM blocked b WHERE b.stock_number = f.stock_number)
+            ),
+            -- The vehicles to mark removed: EasyCars ones no longer in the feed.
+            vanished AS (
+                SELECT v.id, v.easycars_stock_number FROM easycars.vehicle v
+                WHERE v.dealership_id = $1 AND v.data_source = 'EasyCars' AND v.status <> 'removed'
+                  AND NOT EXISTS (SELECT 1 FROM keys k WHERE k.stock_number = v.easycars_stock_number)
+            )
+$q$, p_keys, p_feed)
+$fn$;
+COMMENT ON FUNCTION easycars._stock_delta_sql(text, text) IS
+    'Internal: the WITH clause both sync_stock and preview_stock_sync build on: keys, todo, feed, blocked (Manual/Import vehicles), changes (the vehicles a sync writes) and vanished (those it marks removed), over a keys query and a feed query that may read todo; $1 is the dealership id.';
+CREATE OR REPLACE FUNCTION easycars._stock_upsert_sql(p_keys text, p_feed text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+SELECT easycars._stock_delta_sql(p_keys, p_feed) || $q$,
+            upserted AS (
+                INSERT INTO easycars.vehicle AS v (
+                    dealership_id, make, model, year, price, mileage, status, condition, title, description, images,
+                    easycars_stock_number, easycars_yard_code, easycars_vin, easycars_raw_data, easycars_raw_md5, data_source,
+                    last_synced_from_easycars, exterior_color, interior_color, body, fuel_type, gear_type, engine_capacity,
+                    door_count, features, yard_name, badge, series, rego_number, rego_state, rego_expiry, stock_status,
+                    stock_type, is_used, is_demo, is_special, is_drive_away, special_price, drive_train, seat_capacity,
+                    cylinders, engine_size_cc, power_kw, odometer_in_miles, video_url)
+                SELECT $1, make, model, year, price, mileage, status, condition, title, description, images,
+                       stock_number, easycars_yard_code, easycars_vin, easycars_raw_data, easycars_raw_md5, 'EasyCars',
+                       now(), exterior_color, interior_color, body, fuel_type, gear_type, engine_capacity,
+                       door_count, features, yard_name, badge, series, rego_number, rego_state, rego_expiry, stock_status,
+                       stock_type, is_used, is_demo, is_special, is_drive_away, special_price, drive_train, seat_capacity,
+                       cylinders, engine_size_cc, power_kw, odometer_in_miles, video_url
+                FROM changes
+                ON CONFLICT (dealership_id, easycars_stock_number) DO UPDATE SET
+                    make = EXCLUDED.make, model = EXCLUDED.model, year = EXCLUDED.year, price = EXCLUDED.price,
+                    mileage = EXCLUDED.mileage,
+                    -- EasyCars may say sold; a local draft/pending status stays; a removed vehicle is back.
+                    status = CASE WHEN EXCLUDED.status = 'sold' THEN 'sold' WHEN v.status = 'removed' THEN 'active' ELSE v.status END,
+                    condition = EXCLUDED.condition, title = EXCLUDED.title, description = EXCLUDED.description,
+                    images = EXCLUDED.images, easycars_yard_code = EXCLUDED.easycars_yard_code, easycars_vin = EXCLUDED.easycars_vin,
+                    easycars_raw_data = EXCLUDED.easycars_raw_data, easycars_raw_md5 = EXCLUDED.easycars_raw_md5,
+                    last_synced_from_easycars = EXCLUDED.last_synced_from_easycars,
+                    exterior_color = EXCLUDED.exterior_color, interior_color = EXCLUDED.interior_color, body = EXCLUDED.body,
+                    fuel_type = EXCLUDED.fuel_type, gear_type = EXCLUDED.gear_type, engine_capacity = EXCLUDED.engine_capacity,
+                    door_count = EXCLUDED.door_count, features = EXCLUDED.features, yard_name = EXCLUDED.yard_name,
+                    badge = EXCLUDED.badge, series = EXCLUDED.series, rego_number = EXCLUDED.rego_number,
+                    rego_state = EXCLUDED.rego_state, rego_expiry = EXCLUDED.rego_expiry, stock_status = EXCLUDED.stock_status,
+                    stock_type = EXCLUDED.stock_type, is_used = EXCLUDED.is_used, is_demo = EXCLUDED.is_demo,
+                    is_special = EXCLUDED.is_special, is_drive_away = EXCLUDED.is_drive_away, special_price = EXCLUDED.special_price,
+                    drive_train = EXCLUDED.drive_train, seat_capacity = EXCLUDED.seat_capacity, cylinders = EXCLUDED.cylinders,
+                    engine_size_cc = EXCLUDED.engine_size_cc, power_kw = EXCLUDED.power_kw,
+                    odometer_in_miles = EXCLUDED.odometer_in_miles, video_url = EXCLUDED.video_url,
+                    removed_from_easycars_at = NULL
+                -- An unchanged item writes nothing: no new tuple, no updated_at bump.
+                WHERE v.data_source = 'EasyCars'
+                  AND (v.easycars_raw_md5 IS DISTINCT FROM EXCLUDED.easycars_raw_md5 OR v.status = 'removed')
+                RETURNING (v.xmax = 0) AS created
+            ),
+            removed AS (
+                UPDATE easycars.vehicle v SET status = 'removed', removed_from_easycars_at = now()
+                WHERE v.dealership_id = $1 AND v.id IN (SELECT id FROM vanished)
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM keys)::int AS fetched,
+                   -- Invalid items, and repeats of a stock number after its first, are failed.
+                   ((SELECT count(*) FROM feed WHERE NOT valid)
+                    + (SELECT count(*) - count(DISTINCT stock_number) FROM feed WHERE valid))::int AS failed,
+                   (SELECT count(*) FROM blocked)::int AS blocked,
+                   (SELECT count(*) FILTER (WHERE created) FROM upserted)::int AS created,
+                   (SELECT count(*) FILTER (WHERE NOT created) FROM upserted)::int AS updated,
+                   (SELECT count(*) FROM removed)::int AS removed
+$q$
+$fn$;
+COMMENT ON FUNCTION easycars._stock_upsert_sql(text, text) IS
+    'Internal: the single statement of a stock sync over _stock_delta_sql: upserts changes, marks vanished removed, returns the counts; $1 is the dealership id.';
+CREATE OR REPLACE FUNCTION easycars.preview_stock_sync(dealership_id integer, ttl interval DEFAULT '1 hour')
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    d integer := preview_stock_sync.dealership_id;
+    delta jsonb;
+    nestloop text := current_setting('enable_nestloop');
+BEGIN
+    IF d IS NULL THEN
+        RAISE EXCEPTION 'dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF ttl IS NULL OR ttl <= interval '0' THEN
+        RAISE EXCEPTION 'ttl must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT easycars.may_act_for(d)
+       OR (easycars.current_dealership_id() IS DISTINCT FROM d AND easycars.current_dealership_id() IS NOT NULL AND NOT easycars._is_admin()) THEN
+        RAISE EXCEPTION 'this role may not preview dealership %', d USING ERRCODE = 'insufficient_privilege',
+            HINT = 'An administrator allows it with easycars.grant_dealership(role, dealership_id).';
+    END IF;
+    PERFORM set_config('app.current_dealership_id', d::text, true);
+    PERFORM easycars._ensure_remote(d);
+    -- The same delta the sync computes (_stock_delta_sql), over the same two passes: keys first,
+    -- full rows only for what todo lists. Hash joins only, as in the sync.
+    PERFORM set_config('enable_nestloop', 'off', true);
+    EXECUTE easycars._stock_delta_sql(easycars._stock_keys_sql(d),
+                easycars._stock_feed_sql(d) || ' WHERE s.stock_number = ANY ((SELECT stock_numbers FROM todo)::text[])') || $q$
+        SELECT jsonb_build_object(
+            'create', coalesce((SELECT jsonb_agg(c.stock_number ORDER BY c.stock_number) FROM changes c
+                                WHERE NOT EXISTS (SELECT 1 FROM easycars.vehicle v
+                                                  WHERE v.dealership_id = $1 AND v.easycars_stock_number = c.stock_number)), '[]'),
+            'update', coalesce((SELECT jsonb_agg(c.stock_number ORDER BY c.stock_number) FROM changes c
+                                WHERE EXISTS (SELECT 1 FROM easycars.vehicle v
+                                              WHERE v.dealership_id = $1 AND v.easycars_stock_number = c.stock_number)), '[]'),
+            'remove', coalesce((SELECT jsonb_agg(easycars_stock_number ORDER BY easycars_stock_number) FROM vanished), '[]'),
+            'skipped_manual', coalesce((SELECT jsonb_agg(stock_number ORDER BY stock_number) FROM blocked), '[]'),
+            'invalid', coalesce((SELECT jsonb_agg(stock_number ORDER BY stock_number) FROM feed WHERE NOT valid), '[]'),
+            'fetched', (SELECT count(*) FROM keys))
+    $q$ INTO delta USING d;
+    PERFORM set_config('enable_nestloop', nestloop, true);
+    delta := delta || jsonb_build_object('counts', jsonb_build_object(
+        'create', jsonb_array_length(delta->'create'), 'update', jsonb_array_length(delta->'update'),
+        'remove', jsonb_array_length(delta->'remove')));
+    INSERT INTO easycars.sync_preview_cache AS c (dealership_id, entity_type, cache_key, delta_json, computed_at, expires_at)
+    VALUES (d, 'stock', 'preview_stock_sync', delta, now(), now() + ttl)
+    ON CONFLICT ON CONSTRAINT sync_preview_cache_key_key DO UPDATE SET delta_json = EXCLUDED.delta_json, computed_at = EXCLUDED.computed_at,
+        expires_at = EXCLUDED.expires_at, computed_by = current_user;
+    INSERT INTO easycars.sync_activity_log (dealership_id, entity_type, action, status, record_count)
+    VALUES (d, 'stock', 'preview_delta', 'completed', (delta->>'fetched')::int);
+    RETURN delta;
+END
+$$;
+COMMENT ON FUNCTION easycars.preview_stock_sync(integer, interval) IS
+    'What sync_stock would do now, without touching easycars.vehicle, computed by the sync''s own delta (_stock_delta_sql): stock numbers to create, update and remove, Manual/Import vehicles it would skip, invalid items, counts. Stored in sync_preview_cache (key preview_stock_sync) until ttl passes.';
+REVOKE EXECUTE ON FUNCTION easycars._stock_delta_sql(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION easycars._stock_delta_sql(text, text) TO easycars_admin, easycars_sync;
+
 -- Existing leads get their score now.
 SELECT easycars.refresh_lead_scores();
