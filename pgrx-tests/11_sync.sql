@@ -1,7 +1,7 @@
 -- Syncs as SQL against the real simulator: stock in (create, update, unchanged, removed, back),
 -- manual vehicles kept, failures leave data untouched, leads pushed and refreshed, previews, RLS.
 BEGIN;
-SELECT plan(62);
+SELECT plan(65);
 \ir _fixtures.psql
 
 \ir _sim_dealers.psql
@@ -58,6 +58,23 @@ SELECT ok((SELECT bool_and(
 
 -- A second identical sync writes nothing at all.
 CREATE TEMP TABLE w0 AS SELECT pg_temp.writes() AS n;
+-- Live counts: a sync run's foreign scans publish "<n> of <total> read" in application_name
+-- while they read (at least once a second), where easycars.running_syncs shows them to any
+-- session before the run commits. Outside a run nothing is published.
+SET LOCAL application_name = 'psql';
+SELECT count(*) AS stock_items FROM easycars_remote.stock_d1 \gset
+SELECT is(current_setting('application_name'), 'psql', 'a scan outside a sync run publishes nothing');
+SET LOCAL easycars_run.label = 'easycars stock d=1 run=0';
+SELECT count(*) FROM easycars_remote.stock_d1 \g /dev/null
+SELECT is(current_setting('application_name'), format('easycars stock d=1 run=0: %s of %s read', :stock_items, :stock_items),
+          'a sync''s scan publishes how many items it read of how many');
+SELECT pg_stat_clear_snapshot();
+SELECT results_eq($$SELECT processed, total FROM easycars.running_syncs WHERE pid = pg_backend_pid()$$,
+                  format('VALUES (%s::bigint, %s::bigint)', :stock_items, :stock_items),
+                  'and running_syncs reads processed and total from it');
+SET LOCAL easycars_run.label = '';
+SET LOCAL application_name = 'psql';
+
 CREATE TEMP TABLE s2 AS SELECT * FROM easycars.sync_stock(1);
 SELECT is(pg_temp.counts((SELECT id FROM s2)), ARRAY[0, 0, (SELECT records_created FROM s1), 0, 0], 'a second sync finds everything unchanged');
 SELECT is(pg_temp.writes() - (SELECT n FROM w0), 0::bigint, 'and writes no tuple (no dead rows, no updated_at bump)');

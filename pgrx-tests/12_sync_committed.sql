@@ -16,6 +16,8 @@ CREATE FUNCTION pg_temp.wait_for(q text, seconds int) RETURNS boolean LANGUAGE p
 DECLARE ok boolean;
 BEGIN
     FOR i IN 1 .. seconds * 10 LOOP
+        -- pg_stat_activity is read once per transaction unless the snapshot is dropped.
+        PERFORM pg_stat_clear_snapshot();
         EXECUTE q INTO ok;
         IF ok THEN RETURN true; END IF;
         PERFORM pg_sleep(0.1);

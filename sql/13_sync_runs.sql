@@ -164,11 +164,15 @@ BEGIN
     PERFORM set_config('application_name',
         left(format('easycars %s %s d=%s run=%s: %s', lower(p_log.sync_type), lower(p_log.sync_direction),
                     p_log.dealership_id, p_log.id, p_phase), 63), true);
+    -- The run's foreign scans publish their live counts under this label (short, so that the
+    -- counts fit in application_name's 63 bytes).
+    PERFORM set_config('easycars_run.label',
+        format('easycars %s d=%s run=%s', lower(p_log.sync_type), p_log.dealership_id, p_log.id), true);
     RAISE NOTICE 'easycars: % % sync of dealership %: %', p_log.sync_type, p_log.sync_direction, p_log.dealership_id, p_phase;
 END
 $$;
 COMMENT ON FUNCTION easycars._report(easycars.sync_log, text) IS
-    'Internal: publishes a run''s phase as application_name (visible in easycars.running_syncs) and as a NOTICE.';
+    'Internal: publishes a run''s phase as application_name (visible in easycars.running_syncs) and as a NOTICE, and labels the run for the live counts its foreign scans publish.';
 
 -- The end of every run: log, progress, activity, state, credentials.
 CREATE FUNCTION easycars._finish_run(p_log easycars.sync_log, p_entity easycars.sync_entity, p_status text,
@@ -238,6 +242,8 @@ BEGIN
     END IF;
     PERFORM easycars._report(log, lower(p_status));
     PERFORM set_config('application_name', '', true);
+    -- Nor are later scans counted as its progress.
+    PERFORM set_config('easycars_run.label', '', true);
     RETURN log;
 END
 $$;

@@ -679,6 +679,8 @@ BEGIN
     END IF;
     PERFORM easycars._report(log, lower(p_status));
     PERFORM set_config('application_name', '', true);
+    -- Nor are later scans counted as its progress.
+    PERFORM set_config('easycars_run.label', '', true);
     RETURN log;
 END
 $$;
@@ -849,6 +851,25 @@ COMMENT ON FUNCTION easycars.preview_stock_sync(integer, interval) IS
     'What sync_stock would do now, without touching easycars.vehicle, computed by the sync''s own delta (_stock_delta_sql): stock numbers to create, update and remove, Manual/Import vehicles it would skip, invalid items, counts. Stored in sync_preview_cache (key preview_stock_sync) until ttl passes.';
 REVOKE EXECUTE ON FUNCTION easycars._stock_delta_sql(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION easycars._stock_delta_sql(text, text) TO easycars_admin, easycars_sync;
+
+-- A run's foreign scans publish live counts under its label.
+CREATE OR REPLACE FUNCTION easycars._report(p_log easycars.sync_log, p_phase text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('application_name',
+        left(format('easycars %s %s d=%s run=%s: %s', lower(p_log.sync_type), lower(p_log.sync_direction),
+                    p_log.dealership_id, p_log.id, p_phase), 63), true);
+    -- The run's foreign scans publish their live counts under this label (short, so that the
+    -- counts fit in application_name's 63 bytes).
+    PERFORM set_config('easycars_run.label',
+        format('easycars %s d=%s run=%s', lower(p_log.sync_type), p_log.dealership_id, p_log.id), true);
+    RAISE NOTICE 'easycars: % % sync of dealership %: %', p_log.sync_type, p_log.sync_direction, p_log.dealership_id, p_phase;
+END
+$$;
+COMMENT ON FUNCTION easycars._report(easycars.sync_log, text) IS
+    'Internal: publishes a run''s phase as application_name (visible in easycars.running_syncs) and as a NOTICE, and labels the run for the live counts its foreign scans publish.';
 
 -- Existing leads get their score now.
 SELECT easycars.refresh_lead_scores();

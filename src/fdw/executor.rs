@@ -12,6 +12,7 @@ use super::entities::{Entity, Kind};
 use super::error::FdwError;
 use super::fetch::{Item, Pushed, SlotIndex};
 use super::planner::{PlanData, QualShape};
+use super::progress::Progress;
 use super::server::ServerConfig;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
@@ -47,6 +48,8 @@ struct ScanState {
     no_keys: bool,
     mapping_errors: usize,
     first_mapping_error: Option<String>,
+    /// Items read of the total, published while the scan runs in a sync (see progress.rs).
+    progress: Option<Progress>,
 }
 
 impl Drop for ScanState {
@@ -135,6 +138,7 @@ unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanSta
                 no_keys,
                 mapping_errors: 0,
                 first_mapping_error: None,
+                progress: None,
             }),
         }));
         (*callback).func = Some(free_holder);
@@ -232,12 +236,19 @@ unsafe extern "C-unwind" fn iterate_foreign_scan(
                 .spec()
                 .fetch(&state.server, &pushed, execution)
                 .unwrap_or_else(|e| e.report());
+            state.progress = Progress::start(items.len());
             state.items = Some(items.into_iter());
         }
         let Some(item) = state.items.as_mut().and_then(Iterator::next) else {
             warn_mapping_errors(state);
+            if let Some(progress) = state.progress.take() {
+                progress.finish();
+            }
             return slot;
         };
+        if let Some(progress) = state.progress.as_mut() {
+            progress.step();
+        }
         // A stock item is parsed only now, for its own row, and dropped with it; a scan that
         // reads only keys and the text takes the keys from the answer's key pass, parsing nothing.
         let row = match &item {

@@ -9,6 +9,7 @@
 //! | `entities/` | one file per entity: columns, pushdown, estimates, EXPLAIN route, fetch, writes |
 //! | `planner.rs` | rel size, paths, plan, qual pushdown, the plan's private data |
 //! | `executor.rs` | begin / iterate / rescan / end of a scan, and its state |
+//! | `progress.rs` | live counts of a sync's scan, published as application_name |
 //! | `convert.rs` | JSON values to datums of the columns' types |
 //! | `explain.rs` | the `EasyCars Route` and `EasyCars Pushdown` lines |
 //! | `write.rs` | INSERT / UPDATE callbacks with `RETURNING` |
@@ -32,6 +33,7 @@ pub mod import;
 pub mod jsonb;
 pub mod options;
 pub mod planner;
+pub mod progress;
 pub mod request;
 pub mod results;
 pub mod runtime;

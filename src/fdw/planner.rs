@@ -220,8 +220,13 @@ unsafe extern "C-unwind" fn get_foreign_paths(
         // One HTTP round trip before the first row; then rows are cheap.
         let startup_cost = 1000.0;
         let total_cost = startup_cost + rows * 0.1;
-        let path =
-            crate::pg_compat::create_foreignscan_path(root, baserel, rows, startup_cost, total_cost);
+        let path = crate::pg_compat::create_foreignscan_path(
+            root,
+            baserel,
+            rows,
+            startup_cost,
+            total_cost,
+        );
         pg_sys::add_path(baserel, path as *mut pg_sys::Path);
     }
 }
