@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(41);
+SELECT plan(47);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -179,6 +179,41 @@ SELECT is((SELECT processed_count || ' of ' || total_items FROM easycars.sync_pr
            WHERE dealership_id = 301 AND sync_id = (SELECT id FROM pushed_run)::text), '5 of 5',
           'the committed sync_progress row ends at the last live numbers');
 
+-- One integrator account (ClientID) serves many dealerships; easycars.max_calls_per_integrator
+-- caps its EasyCars calls in flight across all sessions. Dealership 303 shares 301's ClientID:
+-- while another session's sync of 301 holds the only slot, 303's sync waits, up to its deadline.
+INSERT INTO easycars.dealership (id, name) VALUES (303, 'Committed Three (same integrator)');
+SELECT easycars.set_credentials(303, client_id, client_secret, account_number, account_secret, 'Test', NULL,
+                                current_setting('easycars_test.sim_url') || '/TestECService')
+FROM easycars_test.sim_dealer WHERE n = 1 \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 3000}') \g /dev/null
+SELECT dblink_connect('holder', format('host=127.0.0.1 port=%s dbname=%s user=postgres', current_setting('port'), current_database())) \g /dev/null
+SELECT dblink_exec('holder', 'SET easycars.max_calls_per_integrator = 1') \g /dev/null
+SELECT dblink_send_query('holder', 'SELECT status FROM easycars.sync_stock(301)') \g /dev/null
+SELECT ok(pg_temp.wait_for($$SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 1162040113 AND granted
+                                             AND pid <> pg_backend_pid())$$, 20),
+          'a sync calling EasyCars holds one of its integrator''s call slots (pg_locks, advisory)');
+SET easycars.max_calls_per_integrator = 1;
+SET easycars.sync_deadline = '1 second';
+CREATE TEMP TABLE busy AS SELECT * FROM easycars.sync_stock(303);
+RESET easycars.sync_deadline;
+SELECT results_eq($$SELECT status::text, error_message FROM busy$$,
+                  $$VALUES ('Failed'::text, 'all 1 EasyCars call slots of this integrator account are busy'::text)$$,
+                  'with a cap of 1, a sync of another dealership of the same integrator waits for the slot, and fails at its deadline');
+SELECT is((SELECT status FROM dblink_get_result('holder') AS t(status text)), 'Success', 'the holder''s sync completes');
+SELECT * FROM dblink_get_result('holder') AS t(status text) \g /dev/null
+SELECT dblink_disconnect('holder') \g /dev/null
+SELECT easycars_test.sim('POST', '/_sim/latency', '{"route": "GetAdvertisementStocks", "ms": 0}') \g /dev/null
+SELECT is((SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND classid = 1162040113), 0,
+          'and its slot is free again');
+SELECT is((SELECT status FROM easycars.sync_stock(303))::text, 'Success', 'so the waiting dealership''s next sync runs');
+RESET easycars.max_calls_per_integrator;
+CREATE ROLE cap_raiser;
+SET ROLE cap_raiser;
+SELECT throws_ok($$SET easycars.max_calls_per_integrator = 1000$$, '42501', NULL, 'no session but a superuser''s may raise the cap for itself');
+RESET ROLE;
+DROP ROLE cap_raiser;
+
 SELECT to_regnamespace('cron') IS NOT NULL AS has_pg_cron \gset
 \if :has_pg_cron
 -- A pg_cron job really fires (pg_cron 1.4 schedules by the minute: this waits up to ~70 s), as a
@@ -232,8 +267,9 @@ SELECT skip('pg_cron is not installed (it is not available for PostgreSQL 18): n
 SELECT * FROM finish();
 
 -- Clean up what this file committed.
-DELETE FROM easycars.dealership WHERE id IN (301, 302);
+DELETE FROM easycars.dealership WHERE id IN (301, 302, 303);
 DROP SERVER IF EXISTS easycars_d301 CASCADE;
+DROP SERVER IF EXISTS easycars_d303 CASCADE;
 DROP SERVER IF EXISTS easycars_d302 CASCADE;
 \if :has_pg_cron
 DROP TABLE scheduled;

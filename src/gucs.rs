@@ -32,6 +32,13 @@ pub static SYNC_BACKOFF_MAX: GucSetting<Option<CString>> =
 pub static SYNC_DEADLINE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"5 minutes"));
 
+/// `easycars.max_calls_per_integrator`: the most EasyCars calls in flight at once, across every
+/// backend, for one integrator account (ClientID); 0 for no cap.
+///
+/// SECURITY: superuser-only to set (`SUSET`): it protects EasyCars (and the integrator's standing
+/// with it) from every session together, so no session may raise it for itself.
+pub static MAX_CALLS_PER_INTEGRATOR: GucSetting<i32> = GucSetting::<i32>::new(16);
+
 /// A text setting's current value, or `default` when unset.
 pub fn setting_text(setting: &GucSetting<Option<CString>>, default: &str) -> String {
     setting
@@ -93,6 +100,17 @@ pub fn init() {
           past it fails with 'deadline exceeded' and is retried later with backoff.",
         &SYNC_DEADLINE,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"easycars.max_calls_per_integrator",
+        c"The most EasyCars calls in flight at once for one integrator account (ClientID), across all sessions.",
+        c"Each scan or write takes one slot per call it may have in flight (lead lookups up to the \
+          server's concurrency) and waits for a free one up to its deadline; 0 disables the cap.",
+        &MAX_CALLS_PER_INTEGRATOR,
+        0,
+        10_000,
+        GucContext::Suset,
         GucFlags::default(),
     );
     // SAFETY: called once from _PG_init, after the settings above are defined.

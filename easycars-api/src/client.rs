@@ -673,6 +673,8 @@ pub struct Client {
     /// calls belong to (see [`Client::limit_until`]).
     /// Shared by clones, which serve the same calls.
     not_after: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// A lower bound than `concurrency` on calls in flight (0: none), see [`Client::limit_in_flight`].
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for Client {
@@ -723,7 +725,24 @@ impl Client {
             config: Arc::new(config),
             base,
             not_after: Arc::new(std::sync::Mutex::new(None)),
+            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         })
+    }
+
+    /// Keeps fan-out calls ([`Client::get_lead_details`]) to at most `n` in flight (`None`: the
+    /// configured `concurrency`): the share of a cap held elsewhere, such as the slots of one
+    /// integrator account across database sessions.
+    pub fn limit_in_flight(&self, n: Option<usize>) {
+        self.in_flight
+            .store(n.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Calls a fan-out may have in flight now.
+    fn fan_out(&self) -> usize {
+        match self.in_flight.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => self.config.concurrency.max(1),
+            n => n.min(self.config.concurrency.max(1)),
+        }
     }
 
     /// Ends every logical call started from now on no later than `at` (retries and backoff
@@ -882,7 +901,7 @@ impl Client {
                     let r = self.get_lead_detail(creds, &n).await;
                     (i, n, r)
                 })
-                .buffer_unordered(self.config.concurrency.max(1))
+                .buffer_unordered(self.fan_out())
                 .collect()
                 .await;
         out.sort_by_key(|(i, _, _)| *i);

@@ -48,6 +48,8 @@ pub enum FdwError {
     /// EasyCars' own message, which already names EasyCars.
     #[error("{0}")]
     Api(#[from] easycars_api::client::ApiError),
+    #[error("all {cap} EasyCars call slots of this integrator account are busy")]
+    IntegratorBusy { cap: usize },
     #[error("{0}")]
     BadRow(String),
     #[error("internal error in easycars_fdw: {0}")]
@@ -131,6 +133,10 @@ impl From<FdwError> for ErrorReport {
                 ),
                 ApiError::InvalidInput { .. } => (ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE, None),
             },
+            FdwError::IntegratorBusy { .. } => (
+                ERRCODE_LOCK_NOT_AVAILABLE,
+                Some("Other sessions are calling EasyCars with the same ClientID (see pg_locks); try later, run fewer sync workers, or have a superuser raise easycars.max_calls_per_integrator.".into()),
+            ),
             FdwError::BadRow(_) => (ERRCODE_FDW_INVALID_DATA_TYPE, None),
             FdwError::Credentials(_) => unreachable!(),
             FdwError::Internal(_) => (ERRCODE_INTERNAL_ERROR, None),

@@ -3,6 +3,7 @@
 //! kept per query execution in the executor's memory context.
 
 use super::error::FdwError;
+use super::integrator_cap::{self, Slots};
 use super::runtime::block_on_interruptible;
 use super::server::ServerConfig;
 use easycars_api::client::{environment_root, Client, ClientConfig, Credentials};
@@ -258,10 +259,19 @@ thread_local! {
 pub struct Session {
     pub client: Rc<Client>,
     pub creds: Credentials,
+    /// This session's share of the integrator's concurrent calls, released when it drops.
+    pub slots: Slots,
 }
 
-/// Loads the server's dealership credentials and the client to use with them.
+/// Loads the server's dealership credentials and the client to use with them, holding one of the
+/// integrator's call slots (see integrator_cap.rs).
 pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
+    session_for_calls(server, 1)
+}
+
+/// The same, for up to `calls` calls in flight at once (lead lookups): the client is limited to
+/// the slots it got.
+pub fn session_for_calls(server: &ServerConfig, calls: usize) -> Result<Session, FdwError> {
     // SECURITY: a server's base_url decides where decrypted secrets go, so it counts only on a
     // server a superuser owns; and whatever the root, it must be an allowed destination.
     if server.base_url.is_some() && !server.owner_is_superuser {
@@ -302,14 +312,25 @@ pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
         Ok(c)
     })?;
     // A sync run's total deadline bounds every call of this scan (None outside a run).
-    client.limit_until(run_deadline());
+    let run_end = run_deadline();
+    client.limit_until(run_end);
+    // The integrator's cap, waited for no longer than the run's end or one request's timeout.
+    let cap = usize::try_from(crate::gucs::MAX_CALLS_PER_INTEGRATOR.get()).unwrap_or(0);
+    let wait_until =
+        run_end.unwrap_or_else(|| Instant::now() + Duration::from_millis(server.timeout_ms));
+    let slots = integrator_cap::acquire(&stored.client_id, calls, cap, wait_until)?;
+    client.limit_in_flight((cap > 0).then(|| slots.count()));
     let creds = Credentials {
         client_id: stored.client_id,
         client_secret: stored.client_secret,
         account_number: stored.account_number,
         account_secret: stored.account_secret,
     };
-    Ok(Session { client, creds })
+    Ok(Session {
+        client,
+        creds,
+        slots,
+    })
 }
 
 /// The end of the sync run this scan belongs to, from `easycars_run.deadline_at` (Unix seconds),

@@ -30,6 +30,7 @@ pub mod executor;
 pub mod explain;
 pub mod fetch;
 pub mod import;
+pub mod integrator_cap;
 pub mod jsonb;
 pub mod options;
 pub mod planner;

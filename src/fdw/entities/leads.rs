@@ -5,7 +5,7 @@
 use super::column::{col, Column, Kind, B, I, N, T};
 use super::{EntitySpec, Inserted, Pushable};
 use crate::fdw::error::FdwError;
-use crate::fdw::fetch::{check_limit, session, values_for, Item, Pushed, Session};
+use crate::fdw::fetch::{check_limit, session_for_calls, values_for, Item, Pushed, Session};
 use crate::fdw::request::{from_json, row_json, with_account};
 use crate::fdw::results::{remember, Created};
 use crate::fdw::runtime::block_on_interruptible;
@@ -78,7 +78,7 @@ impl EntitySpec for Leads {
                 hint: "EasyCars has no endpoint that lists leads; add WHERE lead_number = '000123' or lead_number = ANY(ARRAY['000123', '000124']).",
             });
         };
-        let s = session(server)?;
+        let s = session_for_calls(server, server.concurrency.min(numbers.len()).max(1))?;
         let mut rows = Vec::new();
         for (_, result) in block_on_interruptible(s.client.get_lead_details(&s.creds, &numbers)) {
             match result {
