@@ -7,6 +7,8 @@
 #   bench/fanout.sh                                   # 100 and 1,000 dealerships, 1/4/8/16 workers
 #   DEALERS="100" WORKERS="1 16" bench/fanout.sh
 #   SKIP_SLOW=1 bench/fanout.sh                       # at 1,000 only 8 and 16 workers
+#   HANG_PCT=5 DEADLINE='10 seconds' bench/fanout.sh  # also the cycle with 5% of dealerships hanging
+#                                                     # (their API never answers) under that run deadline
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -17,6 +19,8 @@ DEALERS=${DEALERS:-"100 1000"}
 WORKERS=${WORKERS:-"1 4 8 16"}
 VEHICLES=${VEHICLES:-100}
 LATENCY_MS=${LATENCY_MS:-200}
+HANG_PCT=${HANG_PCT:-0}
+DEADLINE=${DEADLINE:-10 seconds}
 
 scripts/setup.sh >/dev/null
 echo "building (release) ..." >&2
@@ -24,7 +28,8 @@ cargo pgrx install --release --pg-config /usr/lib/postgresql/15/bin/pg_config >/
 cargo build --quiet --release -p easycars-sim
 
 SIM_PID=
-cleanup() { [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null; scripts/pg-scratch.sh stop; }
+HANG_PID=
+cleanup() { for p in $SIM_PID $HANG_PID; do kill "$p" 2>/dev/null; done; scripts/pg-scratch.sh stop; }
 trap cleanup EXIT
 q() { scripts/pg-scratch.sh psql -qAt "$@"; }
 
@@ -39,7 +44,7 @@ postmaster_pid() { head -1 "$EASYCARS_PG_DIR/data/postmaster.pid"; }
 children_cpu() { read -r -a f < "/proc/$(postmaster_pid)/stat"; echo $((f[15] + f[16])); }
 ticks=$(getconf CLK_TCK)
 
-printf '%s\n' "dealerships | workers | cycle wall time | dealerships/min | workers' backend CPU | peak connections | synced"
+printf '%s\n' "dealerships | workers | hanging | cycle wall time | dealerships/min | workers' backend CPU | peak connections | synced"
 for n in $DEALERS; do
   [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null || true
   out=$EASYCARS_PG_DIR/sim.out
@@ -60,6 +65,17 @@ SELECT o, d->>'DealerName' FROM manifest, jsonb_array_elements(line::jsonb->'dea
 SELECT easycars.set_credentials(o::int, d->>'ClientID', d->>'ClientSecret', d->>'AccountNumber', d->>'AccountSecret', 'Test', NULL, '$SIM_URL/TestECService')
 FROM manifest, jsonb_array_elements(line::jsonb->'dealers') WITH ORDINALITY AS t(d, o);
 SQL
+  # The same accounts on a second simulator whose API never answers (10 minutes per call): the
+  # dealerships pointed at it hang, and the run deadline (easycars.sync_deadline) ends each.
+  if [ "$HANG_PCT" -gt 0 ]; then
+    [ -n "$HANG_PID" ] && kill "$HANG_PID" 2>/dev/null && wait "$HANG_PID" 2>/dev/null || true
+    hout=$EASYCARS_PG_DIR/hang.out
+    target/release/easycars-sim --listen 127.0.0.1:0 --seed 1 --dealers "$n" --vehicles "$VEHICLES" --no-image-quirks >"$hout" 2>/dev/null &
+    HANG_PID=$!
+    for _ in $(seq 100); do grep -q '^listening on ' "$hout" && break; sleep 0.1; done
+    HANG_URL=$(sed -n 's/^listening on //p' "$hout")
+    curl -s -X POST -H 'Content-Type: application/json' --data-binary '{"route": "*", "ms": 600000}' "$HANG_URL/_sim/latency" >/dev/null
+  fi
   # A first cycle (not measured) writes every dealership's vehicles; the measured cycles are the
   # steady state a schedule window sees: every dealership fetched, nothing changed.
   warm=()
@@ -68,6 +84,12 @@ SQL
     warm+=($!)
   done
   wait "${warm[@]}" || true
+  hang_runs=(0)
+  [ "$HANG_PCT" -gt 0 ] && hang_runs=(0 "$HANG_PCT")
+  for hang in "${hang_runs[@]}"; do
+  # Every (100 / hang)-th dealership hangs in this cycle (none when hang is 0).
+  q -c "UPDATE easycars.credentials SET base_url = CASE WHEN $hang > 0 AND dealership_id % (100 / greatest($hang, 1)) = 0
+                                                     THEN '${HANG_URL:-}/TestECService' ELSE '$SIM_URL/TestECService' END" >/dev/null
   for w in $WORKERS; do
     if [ -n "${SKIP_SLOW:-}" ] && [ "$n" -ge 1000 ] && [ "$w" -lt 8 ]; then continue; fi
     q -c "DELETE FROM easycars.sync_schedule" -c "SELECT coalesce(max(id), 0) FROM easycars.sync_log" >"$EASYCARS_PG_DIR/mark"
@@ -76,7 +98,8 @@ SQL
     t0=$(date +%s.%N)
     pids=()
     for _ in $(seq "$w"); do
-      q -c "SET client_min_messages = warning" -c "CALL easycars.run_due_syncs('stock', budget => '30 minutes')" >/dev/null 2>&1 &
+      q -c "SET client_min_messages = warning" -c "SET easycars.sync_deadline = '$DEADLINE'" \
+        -c "CALL easycars.run_due_syncs('stock', budget => '30 minutes')" >/dev/null 2>&1 &
       pids+=($!)
     done
     peak=0
@@ -94,6 +117,7 @@ SQL
     rate=$(awk "BEGIN { printf \"%.0f\", $n / ($t1 - $t0) * 60 }")
     cpu=$(awk "BEGIN { printf \"%.1f\", ($cpu1 - $cpu0) / $ticks }")
     # The sampling session itself is one of the connections counted.
-    printf '%s\n' "$n | $w | ${wall} s | $rate | ${cpu} s | $((peak - 1)) | $synced"
+    printf '%s\n' "$n | $w | ${hang}% | ${wall} s | $rate | ${cpu} s | $((peak - 1)) | $synced"
+  done
   done
 done
