@@ -5,6 +5,7 @@
 #   bench/run.sh                 # all sizes, release build
 #   SIZES="1000 10000" bench/run.sh
 #   PG=18 bench/run.sh           # on PostgreSQL 18 (default 15)
+#   BENCH_SETUP_SQL='ALTER TABLE ...' bench/run.sh   # one change after CREATE EXTENSION
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -63,6 +64,8 @@ scripts/pg-scratch.sh start
 # pg_cron exists for 15 only here; the benchmark itself does not schedule.
 [ "$EASYCARS_PG_MAJOR" = 15 ] && q -c "CREATE EXTENSION pg_cron"
 q -c "CREATE EXTENSION easycars CASCADE"
+# BENCH_SETUP_SQL: statements run once after CREATE EXTENSION, to compare one setting at a time.
+if [ -n "${BENCH_SETUP_SQL:-}" ]; then q -c "$BENCH_SETUP_SQL"; fi
 
 rows=()
 gin_rows=()

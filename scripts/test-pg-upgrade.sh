@@ -60,7 +60,7 @@ old_cluster() {
   scripts/pg-scratch.sh stop
   rm -rf "$OLD"
   scripts/pg-scratch.sh start
-  scripts/pg-scratch.sh psql -q -c "CREATE EXTENSION easycars" -c "ALTER DATABASE $DB SET easycars_test.sim_url = '$SIM_URL'"
+  scripts/pg-scratch.sh psql -q -c "CREATE EXTENSION easycars CASCADE" -c "ALTER DATABASE $DB SET easycars_test.sim_url = '$SIM_URL'"
   if [ "${1:-}" = without-lz4 ]; then
     scripts/pg-scratch.sh psql -q -c "ALTER TABLE easycars.vehicle ALTER COLUMN easycars_raw_data SET COMPRESSION default,
       ALTER COLUMN description SET COMPRESSION default, ALTER COLUMN images SET COMPRESSION default,
@@ -155,7 +155,7 @@ as_owner "$BIN18/pg_ctl" -D "$NEW/data" -l "$NEW/server.log" -w -t 60 start >/de
 # What the DBA runs after pg_upgrade: a no-op here (the same version), required across versions.
 psql18 -d "$DB" -c "ALTER EXTENSION easycars UPDATE" -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION dblink"
 psql18 -d postgres -c "CREATE DATABASE easycars_up_fresh"
-psql18 -d easycars_up_fresh -c "CREATE EXTENSION easycars"
+psql18 -d easycars_up_fresh -c "CREATE EXTENSION easycars CASCADE"
 PGHOST=127.0.0.1 PGPORT=$NEW_PORT PGUSER=postgres PGDATABASE=$DB \
   pg_prove --psql-bin "$BIN18/psql" --directives --set direct_error="$direct_error" --set attver_error="$attver_error" \
   --set old_version="$("$BIN15/postgres" --version)" --set new_version="$("$BIN18/postgres" --version)" \

@@ -89,7 +89,7 @@ install_extension() {
   install -m 644 pgrx-tests/fixtures/easycars--0.1.0.sql "$("$PG_CONFIG" --sharedir)/extension/"
 }
 
-# pgtap_major 15|18: the pgTAP files against that major; the summary goes to $LOGS/pgtap-<major>.
+# pgtap_major 15|18: the pgTAP files against that major, tallied into $LOGS/summary.
 pgtap_major() {
   local major=$1 out=$LOGS/pg_prove-$1 status=0
   use_major "$major"
@@ -139,8 +139,8 @@ SQL
   tally "PostgreSQL $major" "$out" "$status"
 }
 
-# tally LABEL PG_PROVE_OUTPUT EXIT_STATUS: one summary line (todo: known failures, TAP TODO); a run that failed without saying
-# which assertions failed (a crash, a bad plan) counts as one failure.
+# tally LABEL PG_PROVE_OUTPUT EXIT_STATUS: one summary line (todo: known failures, TAP TODO). A
+# run that failed without saying which assertions failed (a crash, a bad plan) counts as one failure.
 tally() {
   local label=$1 out=$2 status=$3 tests failed skipped todo
   tests=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$out" | tail -1)
