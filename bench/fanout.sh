@@ -44,14 +44,20 @@ postmaster_pid() { head -1 "$EASYCARS_PG_DIR/data/postmaster.pid"; }
 children_cpu() { read -r -a f < "/proc/$(postmaster_pid)/stat"; echo $((f[15] + f[16])); }
 ticks=$(getconf CLK_TCK)
 
+# start_sim NAME N: (re)starts simulator NAME (SIM or HANG) with N dealerships; sets NAME_PID and
+# NAME_URL. Both use seed 1, so they serve the same accounts.
+start_sim() {
+  local pid_var=${1}_PID url_var=${1}_URL out=$EASYCARS_PG_DIR/${1,,}.out
+  [ -n "${!pid_var}" ] && kill "${!pid_var}" 2>/dev/null && wait "${!pid_var}" 2>/dev/null || true
+  target/release/easycars-sim --listen 127.0.0.1:0 --seed 1 --dealers "$2" --vehicles "$VEHICLES" --no-image-quirks >"$out" 2>/dev/null &
+  printf -v "$pid_var" '%s' "$!"
+  for _ in $(seq 100); do grep -q '^listening on ' "$out" && break; sleep 0.1; done
+  printf -v "$url_var" '%s' "$(sed -n 's/^listening on //p' "$out")"
+}
+
 printf '%s\n' "dealerships | workers | hanging | cycle wall time | dealerships/min | workers' backend CPU | peak connections | synced"
 for n in $DEALERS; do
-  [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null || true
-  out=$EASYCARS_PG_DIR/sim.out
-  target/release/easycars-sim --listen 127.0.0.1:0 --seed 1 --dealers "$n" --vehicles "$VEHICLES" --no-image-quirks >"$out" 2>/dev/null &
-  SIM_PID=$!
-  for _ in $(seq 100); do grep -q '^listening on ' "$out" && break; sleep 0.1; done
-  SIM_URL=$(sed -n 's/^listening on //p' "$out")
+  start_sim SIM "$n"
   for route in RequestToken GetAdvertisementStocks; do
     curl -s -X POST -H 'Content-Type: application/json' --data-binary "{\"route\": \"$route\", \"ms\": $LATENCY_MS}" "$SIM_URL/_sim/latency" >/dev/null
   done
@@ -68,12 +74,7 @@ SQL
   # The same accounts on a second simulator whose API never answers (10 minutes per call): the
   # dealerships pointed at it hang, and the run deadline (easycars.sync_deadline) ends each.
   if [ "$HANG_PCT" -gt 0 ]; then
-    [ -n "$HANG_PID" ] && kill "$HANG_PID" 2>/dev/null && wait "$HANG_PID" 2>/dev/null || true
-    hout=$EASYCARS_PG_DIR/hang.out
-    target/release/easycars-sim --listen 127.0.0.1:0 --seed 1 --dealers "$n" --vehicles "$VEHICLES" --no-image-quirks >"$hout" 2>/dev/null &
-    HANG_PID=$!
-    for _ in $(seq 100); do grep -q '^listening on ' "$hout" && break; sleep 0.1; done
-    HANG_URL=$(sed -n 's/^listening on //p' "$hout")
+    start_sim HANG "$n"
     curl -s -X POST -H 'Content-Type: application/json' --data-binary '{"route": "*", "ms": 600000}' "$HANG_URL/_sim/latency" >/dev/null
   fi
   # A first cycle (not measured) writes every dealership's vehicles; the measured cycles are the
