@@ -93,6 +93,11 @@ SELECT status, records_created, records_failed FROM easycars.push_leads(1);
 SELECT status, records_processed, records_updated FROM easycars.sync_leads(1);
 SELECT id, name, easycars_lead_number, easycars_customer_no, rating, last_synced_to_easycars IS NOT NULL AS pushed
 FROM easycars.lead WHERE dealership_id = 1 ORDER BY id;
+\echo 'Who to call first (lead score, kept by the database) and a fuzzy search by name and by phone:'
+SET app.current_dealership_id = '1';
+SELECT id, name, rating, vehicle_interest_type, mobile_e164, score FROM easycars.lead ORDER BY score DESC LIMIT 5;
+SELECT lead_id, name, matched_on, round(rank::numeric, 2) AS rank FROM easycars.search_leads('joe citizen') LIMIT 3;
+SELECT lead_id, name, matched_on FROM easycars.search_leads('+61 400 111 222') LIMIT 3;
 SQL
 
 say "scheduling syncs with pg_cron and waiting for one scheduled run (up to a minute)"
