@@ -48,6 +48,21 @@ pub fn setting_text(setting: &GucSetting<Option<CString>>, default: &str) -> Str
         .unwrap_or_else(|| default.to_owned())
 }
 
+/// The current value of any setting by name, our own, a placeholder (`app.*`, `easycars_run.*`)
+/// or PostgreSQL's; `None` when it does not exist in this session.
+pub fn current(name: &std::ffi::CStr) -> Option<String> {
+    // SAFETY: with missing_ok, GetConfigOption returns NULL or a pointer to the setting's current
+    // value, a NUL-terminated string valid until the setting changes; it is copied at once.
+    unsafe {
+        let value = pgrx::pg_sys::GetConfigOption(name.as_ptr(), true, false);
+        (!value.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(value)
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
 /// The current `easycars.allowed_hosts`, empty when unset.
 pub fn allowed_hosts() -> String {
     ALLOWED_HOSTS

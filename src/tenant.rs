@@ -30,16 +30,7 @@ pub fn parse_dealership_id(value: &str) -> Option<i32> {
 
 /// The raw value of `app.current_dealership_id` in this session, if set.
 pub fn setting() -> Option<String> {
-    // SAFETY: GetConfigOption with missing_ok returns NULL or a pointer to the setting's current
-    // value, valid until the setting changes; it is copied at once.
-    unsafe {
-        let value = pg_sys::GetConfigOption(SETTING.as_ptr(), true, false);
-        (!value.is_null()).then(|| {
-            std::ffi::CStr::from_ptr(value)
-                .to_string_lossy()
-                .into_owned()
-        })
-    }
+    crate::gucs::current(SETTING)
 }
 
 /// The dealership the setting selects, whether or not the role may act for it.

@@ -7,7 +7,6 @@ use super::integrator_cap::{self, Slots};
 use super::runtime::block_on_interruptible;
 use super::server::ServerConfig;
 use easycars_api::client::{environment_root, Client, ClientConfig, Credentials};
-use pgrx::pg_sys;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -337,16 +336,10 @@ pub fn session_for_calls(server: &ServerConfig, calls: usize) -> Result<Session,
 /// which the sync functions set for their transaction (`easycars.sync_deadline` after the run
 /// began); `None` outside a run. A session may set it itself: it only ever limits its own calls.
 fn run_deadline() -> Option<Instant> {
-    // SAFETY: with missing_ok, GetConfigOption returns NULL or the setting's current value, a
-    // NUL-terminated string that stays valid until the setting changes; it is copied at once.
-    let text = unsafe {
-        let raw = pg_sys::GetConfigOption(c"easycars_run.deadline_at".as_ptr(), true, false);
-        if raw.is_null() {
-            return None;
-        }
-        std::ffi::CStr::from_ptr(raw).to_string_lossy().into_owned()
-    };
-    run_deadline_from(&text, SystemTime::now())
+    run_deadline_from(
+        &crate::gucs::current(c"easycars_run.deadline_at")?,
+        SystemTime::now(),
+    )
 }
 
 /// `deadline_at` (Unix seconds, as text) as an `Instant`: now when it has passed, `None` when unset

@@ -3,7 +3,7 @@
 //! It needs no shared memory, so it works whether or not the library is preloaded.
 
 use pgrx::pg_sys;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 /// At most one update a second: cheap, and often enough to watch.
@@ -61,16 +61,7 @@ fn phase(label: &str, done: usize, total: usize) -> String {
 /// The run's label (`easycars stock inbound d=1 run=42`), or `None` outside a sync run. A session
 /// may set it itself: it only ever changes its own application_name.
 fn run_label() -> Option<String> {
-    // SAFETY: with missing_ok, GetConfigOption returns NULL or the setting's current value, a
-    // NUL-terminated string valid until the setting changes; it is copied at once.
-    let label = unsafe {
-        let raw = pg_sys::GetConfigOption(c"easycars_run.label".as_ptr(), true, false);
-        if raw.is_null() {
-            return None;
-        }
-        CStr::from_ptr(raw).to_string_lossy().into_owned()
-    };
-    Some(label).filter(|l| !l.is_empty())
+    crate::gucs::current(c"easycars_run.label").filter(|l| !l.is_empty())
 }
 
 /// Sets `application_name` for the rest of the transaction, as `set_config(..., true)` does.
