@@ -797,12 +797,12 @@ CREATE OR REPLACE FUNCTION easycars.preview_stock_sync(dealership_id integer, tt
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off
 AS $$
 #variable_conflict use_column
 DECLARE
     d integer := preview_stock_sync.dealership_id;
     delta jsonb;
-    nestloop text := current_setting('enable_nestloop');
 BEGIN
     IF d IS NULL THEN
         RAISE EXCEPTION 'dealership_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -818,8 +818,7 @@ BEGIN
     PERFORM set_config('app.current_dealership_id', d::text, true);
     PERFORM easycars._ensure_remote(d);
     -- The same delta the sync computes (_stock_delta_sql), over the same two passes: keys first,
-    -- full rows only for what todo lists. Hash joins only, as in the sync.
-    PERFORM set_config('enable_nestloop', 'off', true);
+    -- full rows only for what todo lists. Hash joins only (the function's SET), as in the sync.
     EXECUTE easycars._stock_delta_sql(easycars._stock_keys_sql(d),
                 easycars._stock_feed_sql(d) || ' WHERE s.stock_number = ANY ((SELECT stock_numbers FROM todo)::text[])') || $q$
         SELECT jsonb_build_object(
@@ -834,7 +833,6 @@ BEGIN
             'invalid', coalesce((SELECT jsonb_agg(stock_number ORDER BY stock_number) FROM feed WHERE NOT valid), '[]'),
             'fetched', (SELECT count(*) FROM keys))
     $q$ INTO delta USING d;
-    PERFORM set_config('enable_nestloop', nestloop, true);
     delta := delta || jsonb_build_object('counts', jsonb_build_object(
         'create', jsonb_array_length(delta->'create'), 'update', jsonb_array_length(delta->'update'),
         'remove', jsonb_array_length(delta->'remove')));
@@ -870,6 +868,20 @@ END
 $$;
 COMMENT ON FUNCTION easycars._report(easycars.sync_log, text) IS
     'Internal: publishes a run''s phase as application_name (visible in easycars.running_syncs) and as a NOTICE, and labels the run for the live counts its foreign scans publish.';
+
+-- The stock upsert turns nested loops off with a SET clause, as the preview does.
+CREATE OR REPLACE FUNCTION easycars._run_stock_upsert(p_keys text, p_feed text, p_dealership_id integer,
+    OUT fetched integer, OUT failed integer, OUT blocked integer, OUT created integer, OUT updated integer, OUT removed integer)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET enable_nestloop = off
+AS $$
+BEGIN
+    EXECUTE easycars._stock_upsert_sql(p_keys, p_feed) INTO fetched, failed, blocked, created, updated, removed USING p_dealership_id;
+END
+$$;
+COMMENT ON FUNCTION easycars._run_stock_upsert(text, text, integer) IS
+    'Internal: runs the stock sync statement over a keys and a feed query for a dealership (hash joins only) and returns its counts.';
 
 -- Existing leads get their score now.
 SELECT easycars.refresh_lead_scores();
