@@ -180,7 +180,14 @@ pub async fn handle(
     if st.cfg.verbose {
         eprintln!("easycars-sim: POST {prefix}/{}", route.path());
     }
-    let truncate = match inject(&st, svc_name, route.name(), |code, msg| {
+    // Who the call is for, for faults scoped to one account.
+    let client_id = query_param(uri.query(), "ClientID");
+    let account = parsed
+        .as_ref()
+        .and_then(|v| v.get("AccountNumber"))
+        .and_then(Value::as_str);
+    let who: Vec<&str> = client_id.as_deref().into_iter().chain(account).collect();
+    let truncate = match inject(&st, svc_name, route.name(), &who, |code, msg| {
         route_error(route, code, msg)
     })
     .await
@@ -201,13 +208,14 @@ async fn inject(
     st: &AppState,
     service: &str,
     route: &str,
+    who: &[&str],
     code_answer: impl FnOnce(i32, &str) -> Response,
 ) -> Result<Option<Option<usize>>, Response> {
     let latency = st.faults.latency_for(service, route);
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
-    match st.faults.take(service, route) {
+    match st.faults.take(service, route, who) {
         None => Ok(None),
         Some(FaultAction::Delay(ms)) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -517,7 +525,7 @@ pub async fn image(
         "publicimages",
         json!({"path": format!("/publicimages/image/{a}/{b}/{hash}")}),
     );
-    let truncate = match inject(&st, "publicimages", "Image", |code, msg| {
+    let truncate = match inject(&st, "publicimages", "Image", &[], |code, msg| {
         envelope(StatusCode::OK, code, msg)
     })
     .await

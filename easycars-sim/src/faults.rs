@@ -43,6 +43,10 @@ pub struct FaultSpec {
     /// How many matching calls to let through first (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u32>,
+    /// Only calls of this account: its AccountNumber (data calls) or its ClientID (RequestToken).
+    /// Default: every account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// What a fault does to one call.
@@ -160,13 +164,16 @@ impl Faults {
         Ok(n)
     }
 
-    /// The fault (if any) for this call. Every queued fault that matches counts this call
-    /// against its `after`; the first one with nothing left to skip fires.
-    pub fn take(&self, service: &str, route: &str) -> Option<FaultAction> {
+    /// The fault (if any) for this call, made for the accounts in `who` (the call's ClientID or
+    /// AccountNumber). Every queued fault that matches counts this call against its `after`; the
+    /// first one with nothing left to skip fires.
+    pub fn take(&self, service: &str, route: &str, who: &[&str]) -> Option<FaultAction> {
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         let mut fired = None;
         for (i, f) in q.iter_mut().enumerate() {
-            if !matches(&f.route, service, route) {
+            if !matches(&f.route, service, route)
+                || f.spec.account.as_deref().is_some_and(|a| !who.contains(&a))
+            {
                 continue;
             }
             if f.after > 0 {
@@ -258,17 +265,17 @@ mod tests {
         a.times = Some(2);
         a.after = Some(1);
         f.push(vec![a]).unwrap();
-        assert_eq!(f.take("LeadService", "GetLeadDetail"), None);
-        assert_eq!(f.take("LeadService", "CreateLead"), None);
+        assert_eq!(f.take("LeadService", "GetLeadDetail", &[]), None);
+        assert_eq!(f.take("LeadService", "CreateLead", &[]), None);
         assert_eq!(
-            f.take("LeadService", "GetLeadDetail"),
+            f.take("LeadService", "GetLeadDetail", &[]),
             Some(FaultAction::Hang)
         );
         assert_eq!(
-            f.take("LeadService", "GetLeadDetail"),
+            f.take("LeadService", "GetLeadDetail", &[]),
             Some(FaultAction::Hang)
         );
-        assert_eq!(f.take("LeadService", "GetLeadDetail"), None);
+        assert_eq!(f.take("LeadService", "GetLeadDetail", &[]), None);
         assert!(f.pending().is_empty());
     }
 
@@ -277,16 +284,31 @@ mod tests {
         let f = Faults::default();
         f.push(vec![spec("LeadService/RequestToken", "hang")])
             .unwrap();
-        assert_eq!(f.take("StockService", "RequestToken"), None);
+        assert_eq!(f.take("StockService", "RequestToken", &[]), None);
         assert_eq!(
-            f.take("LeadService", "RequestToken"),
+            f.take("LeadService", "RequestToken", &[]),
             Some(FaultAction::Hang)
         );
         f.push(vec![spec("*", "hang")]).unwrap();
-        assert_eq!(f.take("StockService", "Anything"), Some(FaultAction::Hang));
+        assert_eq!(f.take("StockService", "Anything", &[]), Some(FaultAction::Hang));
         assert!(f.push(vec![spec("*", "nope")]).is_err());
         let mut s = spec("*", "http_status");
         s.status = Some(200);
         assert!(f.push(vec![s]).is_err());
+    }
+
+    #[test]
+    fn account_scoped() {
+        let f = Faults::default();
+        let mut a = spec("GetAdvertisementStocks", "hang");
+        a.account = Some("EC100".into());
+        a.times = Some(5);
+        f.push(vec![a]).unwrap();
+        assert_eq!(f.take("StockService", "GetAdvertisementStocks", &["EC200"]), None);
+        assert_eq!(f.take("StockService", "GetAdvertisementStocks", &[]), None);
+        assert_eq!(
+            f.take("StockService", "GetAdvertisementStocks", &["cid", "EC100"]),
+            Some(FaultAction::Hang)
+        );
     }
 }
