@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(47);
+SELECT plan(54);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -214,6 +214,62 @@ SELECT throws_ok($$SET easycars.max_calls_per_integrator = 1000$$, '42501', NULL
 RESET ROLE;
 DROP ROLE cap_raiser;
 
+-- Look-ahead: a worker starts the fetches of the next claimed stock syncs while it writes the
+-- current one, so hung accounts wait out their deadlines side by side. Dealerships 311-315 use the
+-- simulator's three dealers: dealers 2 and 3 hang (312-315), dealer 1 answers (311). Nothing else
+-- is due meanwhile.
+INSERT INTO easycars.dealership (id, name) SELECT 310 + i, 'Look-ahead ' || i FROM generate_series(1, 5) i;
+SELECT easycars.set_credentials(310 + i, client_id, client_secret, account_number, account_secret, 'Test', NULL,
+                                current_setting('easycars_test.sim_url') || '/TestECService')
+FROM generate_series(1, 5) i JOIN easycars_test.sim_dealer ON n = CASE WHEN i = 1 THEN 1 ELSE 2 + i % 2 END \g /dev/null
+SELECT easycars._ensure_schedule() \g /dev/null
+UPDATE easycars.sync_schedule SET next_due_at = now() + interval '1 hour' WHERE dealership_id NOT BETWEEN 311 AND 315;
+SELECT easycars_test.sim('POST', '/_sim/faults', json_build_object('route', 'GetAdvertisementStocks', 'kind', 'hang', 'times', 1000,
+                                                                  'account', account_number)::jsonb)
+FROM easycars_test.sim_dealer WHERE n IN (2, 3) \g /dev/null
+CREATE TEMP TABLE mark6 AS SELECT max(id) AS last_log FROM easycars.sync_log;
+SET easycars.sync_deadline = '2 seconds';
+SELECT clock_timestamp() AS t0 \gset
+CALL easycars.run_due_syncs('stock');
+CREATE TEMP TABLE cycle_ahead AS SELECT clock_timestamp() - :'t0'::timestamptz AS took;
+SELECT results_eq($$SELECT dealership_id, status::text, coalesce(error_message, '') ~ 'deadline exceeded' FROM easycars.sync_log
+                    WHERE id > (SELECT last_log FROM mark6) ORDER BY dealership_id$$,
+                  $$VALUES (311, 'Success', false), (312, 'Failed', true), (313, 'Failed', true), (314, 'Failed', true), (315, 'Failed', true)$$,
+                  'one worker ran all five: the answering dealership synced, each hung one failed at its deadline');
+SELECT cmp_ok((SELECT took FROM cycle_ahead), '<', interval '4 seconds',
+              'the four hung accounts waited side by side: the worker took less than two deadlines (2 s each), not four');
+SELECT is((SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND classid = 1162040113 AND pid = pg_backend_pid()), 0,
+          'and no integrator call slot is left held');
+-- The same cycle without look-ahead: one deadline after another.
+SELECT easycars.sync_now(310 + i, 'stock') FROM generate_series(1, 5) i \g /dev/null
+CREATE TEMP TABLE mark7 AS SELECT max(id) AS last_log FROM easycars.sync_log;
+SET easycars.sync_lookahead = 0;
+SELECT clock_timestamp() AS t0 \gset
+CALL easycars.run_due_syncs('stock');
+CREATE TEMP TABLE cycle_in_turn AS SELECT clock_timestamp() - :'t0'::timestamptz AS took;
+RESET easycars.sync_lookahead;
+SELECT is((SELECT string_agg(dealership_id || ' ' || status, ', ' ORDER BY dealership_id) FROM easycars.sync_log WHERE id > (SELECT last_log FROM mark7)),
+          '311 Success, 312 Failed, 313 Failed, 314 Failed, 315 Failed', 'with easycars.sync_lookahead = 0 the same runs happen');
+SELECT cmp_ok((SELECT took FROM cycle_in_turn), '>=', interval '8 seconds', 'one after another: four hung accounts cost four deadlines');
+-- A cap of one call per integrator: 312 and 314 (and 313 and 315) share one, so only one of each
+-- pair fetches ahead; the other runs in turn, and the worker never waits on its own fetches.
+SELECT easycars.sync_now(310 + i, 'stock') FROM generate_series(1, 5) i \g /dev/null
+CREATE TEMP TABLE mark8 AS SELECT max(id) AS last_log FROM easycars.sync_log;
+SET easycars.max_calls_per_integrator = 1;
+SELECT clock_timestamp() AS t0 \gset
+CALL easycars.run_due_syncs('stock');
+CREATE TEMP TABLE cycle_capped AS SELECT clock_timestamp() - :'t0'::timestamptz AS took;
+RESET easycars.max_calls_per_integrator;
+SELECT is((SELECT string_agg(dealership_id || ' ' || status, ', ' ORDER BY dealership_id) FROM easycars.sync_log WHERE id > (SELECT last_log FROM mark8)),
+          '311 Success, 312 Failed, 313 Failed, 314 Failed, 315 Failed', 'with a cap of one call per integrator, every run still happens');
+SELECT cmp_ok((SELECT took FROM cycle_capped), '<', interval '8 seconds', 'and the cycle still beats one deadline after another');
+RESET easycars.sync_deadline;
+SELECT diag(format('cycles of five with four hung (2 s deadline): look-ahead %s, in turn %s, capped %s',
+                   (SELECT took FROM cycle_ahead), (SELECT took FROM cycle_in_turn), (SELECT took FROM cycle_capped)));
+SELECT easycars_test.sim('DELETE', '/_sim/faults') \g /dev/null
+SELECT easycars.pause_syncs(310 + i) FROM generate_series(1, 5) i \g /dev/null
+UPDATE easycars.sync_schedule SET next_due_at = now() WHERE dealership_id NOT BETWEEN 311 AND 315;
+
 SELECT to_regnamespace('cron') IS NOT NULL AS has_pg_cron \gset
 \if :has_pg_cron
 -- A pg_cron job really fires (pg_cron 1.4 schedules by the minute: this waits up to ~70 s), as a
@@ -267,10 +323,11 @@ SELECT skip('pg_cron is not installed (it is not available for PostgreSQL 18): n
 SELECT * FROM finish();
 
 -- Clean up what this file committed.
-DELETE FROM easycars.dealership WHERE id IN (301, 302, 303);
+DELETE FROM easycars.dealership WHERE id IN (301, 302, 303, 311, 312, 313, 314, 315);
 DROP SERVER IF EXISTS easycars_d301 CASCADE;
 DROP SERVER IF EXISTS easycars_d303 CASCADE;
 DROP SERVER IF EXISTS easycars_d302 CASCADE;
+SELECT format('DROP SERVER IF EXISTS easycars_d%s CASCADE', 310 + i) FROM generate_series(1, 5) i \gexec
 \if :has_pg_cron
 DROP TABLE scheduled;
 DROP SCHEMA atk_cron CASCADE;

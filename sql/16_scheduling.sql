@@ -79,6 +79,12 @@ COMMENT ON FUNCTION easycars._claim_due(text[], interval) IS
     'Internal (src/schedule.rs): claims for a worker the oldest due, unpaused, unclaimed (dealership, kind) the current role may sync, for a lease.';
 COMMENT ON FUNCTION easycars._ensure_schedule() IS
     'Internal (src/schedule.rs): creates the missing schedule rows of the dealerships with active credentials the current role may sync; returns how many. run_due_syncs calls it once per call.';
+COMMENT ON FUNCTION easycars._prefetch_stock(integer) IS
+    'Internal (src/fdw/prefetch.rs): starts fetching a claimed dealership''s stock in the background of this backend, through its sync foreign table, to end by easycars.sync_deadline from now; the sync''s scan takes the answer. False when nothing started (no free integrator slot, no table, no right to it).';
+COMMENT ON FUNCTION easycars._prefetch_next(integer[]) IS
+    'Internal (src/fdw/prefetch.rs): the first of these dealerships whose stock fetched ahead has arrived (or failed, or has none), waiting until one has.';
+COMMENT ON FUNCTION easycars._prefetch_forget(integer) IS
+    'Internal (src/fdw/prefetch.rs): drops the stock fetched ahead for a dealership (NULL: all), stopping it and releasing its call slot.';
 COMMENT ON FUNCTION easycars._settle_due(integer, text, text, timestamptz, text) IS
     'Internal (src/schedule.rs): records how this worker''s claimed run ended and when it is next due: the interval after a success, a doubling backoff (capped by easycars.sync_backoff_max) after each failure in a row.';
 
@@ -120,8 +126,12 @@ DECLARE
     -- SECURITY: a procedure that COMMITs cannot carry SET search_path, and pg_cron may run it as a
     -- superuser: every name here is qualified, and search_path is pinned for the whole call.
     d pg_catalog.int4;
+    run_kind pg_catalog.text;
     kinds pg_catalog.text[];
-    item record;
+    -- Claimed stock syncs whose fetch runs ahead (easycars.sync_lookahead of them at most).
+    ahead pg_catalog.int4[] := '{}';
+    lookahead pg_catalog.int4;
+    drained boolean := false;
     started pg_catalog.timestamptz;
     until pg_catalog.timestamptz;
     lead_id pg_catalog.int8;
@@ -149,6 +159,7 @@ BEGIN
     kinds := CASE what WHEN 'stock' THEN ARRAY['stock'] WHEN 'leads' THEN ARRAY['lead_push', 'lead_refresh']
                        ELSE ARRAY['stock', 'lead_push', 'lead_refresh'] END;
     until := clock_timestamp() + budget;
+    lookahead := coalesce(nullif(pg_catalog.current_setting('easycars.sync_lookahead', true), '')::pg_catalog.int4, 8);
     -- This month's activity partition exists before the runs log into it, runs whose worker died
     -- are closed, and every syncable dealership has its schedule rows; committed at once, so no
     -- lock is held across the syncs.
@@ -158,26 +169,53 @@ BEGIN
     COMMIT;
     -- Take the oldest due (dealership, kind) no other worker holds, run it, settle it, repeat,
     -- until nothing is due or the budget is spent. Each run commits on its own: one dealership's
-    -- failure never rolls back another's, and a hung one costs this worker its deadline only.
+    -- failure never rolls back another's.
+    --
+    -- Look-ahead: a claimed stock sync first starts its EasyCars fetch (in this backend, in the
+    -- background) and waits in `ahead` with up to easycars.sync_lookahead others; the worker then
+    -- runs whichever fetch finished first. Hung accounts wait out their deadlines side by side
+    -- while the others are written, so together they cost this worker about one deadline, not one
+    -- each. With easycars.sync_lookahead = 0 each claim runs at once, one after another.
     LOOP
-        EXIT WHEN clock_timestamp() >= until;
-        item := NULL;
-        SELECT c.dealership_id, c.kind INTO item FROM easycars._claim_due(kinds, lease) AS c;
-        COMMIT;
-        EXIT WHEN item.dealership_id IS NULL;
-        d := item.dealership_id;
+        d := NULL;
+        run_kind := NULL;
+        WHILE NOT drained AND clock_timestamp() < until AND pg_catalog.cardinality(ahead) < greatest(lookahead, 1) LOOP
+            SELECT c.dealership_id, c.kind INTO d, run_kind FROM easycars._claim_due(kinds, lease) AS c;
+            COMMIT;
+            IF d IS NULL THEN
+                drained := true;
+                EXIT;
+            END IF;
+            EXIT WHEN run_kind <> 'stock' OR lookahead = 0;
+            BEGIN
+                -- A first sync has no foreign table yet: make it now, as the run would.
+                PERFORM easycars._ensure_remote(d);
+                PERFORM easycars._prefetch_stock(d);
+            EXCEPTION WHEN OTHERS THEN
+                NULL;  -- nothing runs ahead for it; its sync fetches, and reports any error
+            END;
+            COMMIT;
+            ahead := ahead OPERATOR(pg_catalog.||) d;
+            d := NULL;
+        END LOOP;
+        IF d IS NULL THEN
+            EXIT WHEN pg_catalog.cardinality(ahead) = 0;
+            d := easycars._prefetch_next(ahead);
+            ahead := pg_catalog.array_remove(ahead, d);
+            run_kind := 'stock';
+        END IF;
         started := clock_timestamp();
         log := NULL;
         msg := NULL;
         outcome := NULL;
-        IF item.kind IN ('stock', 'lead_refresh') THEN
+        IF run_kind IN ('stock', 'lead_refresh') THEN
             -- One transaction; its own failures come back as a Failed log, anything else (say the
             -- dealership went away) is reported and settled as a failure.
             BEGIN
-                log := CASE item.kind WHEN 'stock' THEN easycars.sync_stock(d) ELSE easycars.sync_leads(d) END;
+                log := CASE run_kind WHEN 'stock' THEN easycars.sync_stock(d) ELSE easycars.sync_leads(d) END;
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-                RAISE WARNING 'easycars: % of dealership % failed: %', item.kind, d, msg;
+                RAISE WARNING 'easycars: % of dealership % failed: %', run_kind, d, msg;
             END;
         ELSE
             -- Leads are pushed one transaction each, so a lead number EasyCars returned is kept
@@ -240,15 +278,20 @@ BEGIN
             END IF;
         END IF;
         COMMIT;
-        PERFORM easycars._settle_due(d, item.kind, coalesce(outcome, log.status, 'Failed'), started, coalesce(log.error_message, msg));
+        -- A fetch the sync did not take (it was skipped: another session runs it) is dropped.
+        IF run_kind = 'stock' THEN
+            PERFORM easycars._prefetch_forget(d);
+        END IF;
+        PERFORM easycars._settle_due(d, run_kind, coalesce(outcome, log.status, 'Failed'), started, coalesce(log.error_message, msg));
         COMMIT;
     END LOOP;
+    PERFORM easycars._prefetch_forget(NULL);
     PERFORM pg_catalog.set_config('search_path', caller_path, false);
     PERFORM pg_catalog.set_config('easycars_run.origin', '', false);
 END
 $$;
 COMMENT ON PROCEDURE easycars.run_due_syncs(text, interval, interval) IS
-    'A sync worker, for pg_cron (CALL must be the job''s only command): takes the oldest due (dealership, kind) of easycars.sync_schedule that no other worker holds and this role may sync, runs it in its own transactions, records when it is next due (or its backoff), and repeats until nothing is due or budget is spent. what: all, stock or leads. lease: how long a claim holds if the worker dies. Several workers may run at once (schedule_syncs(workers => N)). Closes runs abandoned by dead workers first. A no-op on a replica.';
+    'A sync worker, for pg_cron (CALL must be the job''s only command): takes the oldest due (dealership, kind) of easycars.sync_schedule that no other worker holds and this role may sync, runs it in its own transactions, records when it is next due (or its backoff), and repeats until nothing is due or budget is spent. what: all, stock or leads. lease: how long a claim holds if the worker dies. Several workers may run at once (schedule_syncs(workers => N)). Each worker fetches up to easycars.sync_lookahead claimed stock syncs ahead and writes them as their answers arrive, so hung accounts cost it about one easycars.sync_deadline together. Closes runs abandoned by dead workers first. A no-op on a replica.';
 
 CREATE FUNCTION easycars.schedule_syncs(stock_cron text DEFAULT '*/15 * * * *', leads_cron text DEFAULT '5 * * * *',
                                         workers integer DEFAULT 1)

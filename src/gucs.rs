@@ -32,6 +32,10 @@ pub static SYNC_BACKOFF_MAX: GucSetting<Option<CString>> =
 pub static SYNC_DEADLINE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"5 minutes"));
 
+/// `easycars.sync_lookahead`: how many claimed stock syncs a worker (`run_due_syncs`) keeps
+/// fetching ahead while it writes the current one; 0 runs them one after another.
+pub static SYNC_LOOKAHEAD: GucSetting<i32> = GucSetting::<i32>::new(8);
+
 /// `easycars.max_calls_per_integrator`: the most EasyCars calls in flight at once, across every
 /// backend, for one integrator account (ClientID); 0 for no cap.
 ///
@@ -114,6 +118,18 @@ pub fn init() {
         c"A PostgreSQL interval covering every call of the run, retries and backoff included; a run \
           past it fails with 'deadline exceeded' and is retried later with backoff.",
         &SYNC_DEADLINE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"easycars.sync_lookahead",
+        c"How many claimed stock syncs a sync worker fetches ahead while it writes the current one.",
+        c"Each is one EasyCars call in flight from the worker's backend (within \
+          easycars.max_calls_per_integrator); hung accounts then wait out their deadlines side by \
+          side instead of one after another. 0 runs each claimed sync at once.",
+        &SYNC_LOOKAHEAD,
+        0,
+        64,
         GucContext::Userset,
         GucFlags::default(),
     );

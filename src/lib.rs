@@ -124,7 +124,15 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/16_scheduling.sql",
     name = "scheduling",
-    requires = ["sync_leads", _claim_due, _settle_due, _ensure_schedule]
+    requires = [
+        "sync_leads",
+        _claim_due,
+        _settle_due,
+        _ensure_schedule,
+        _prefetch_stock,
+        _prefetch_next,
+        _prefetch_forget
+    ]
 );
 extension_sql_file!(
     "../sql/17_monitoring.sql",

@@ -729,6 +729,17 @@ impl Client {
         })
     }
 
+    /// A client on the same connection pool with limits of its own ([`Client::limit_until`],
+    /// [`Client::limit_in_flight`]): one per scan or fetch, so limits set for one dealership's
+    /// run never reach the calls of another that are still in flight.
+    pub fn with_own_limits(&self) -> Client {
+        Client {
+            not_after: Arc::new(std::sync::Mutex::new(None)),
+            in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            ..self.clone()
+        }
+    }
+
     /// Keeps fan-out calls ([`Client::get_lead_details`]) to at most `n` in flight (`None`: the
     /// configured `concurrency`): the share of a cap held elsewhere, such as the slots of one
     /// integrator account across database sessions.

@@ -290,7 +290,10 @@ mod tests {
             Some(FaultAction::Hang)
         );
         f.push(vec![spec("*", "hang")]).unwrap();
-        assert_eq!(f.take("StockService", "Anything", &[]), Some(FaultAction::Hang));
+        assert_eq!(
+            f.take("StockService", "Anything", &[]),
+            Some(FaultAction::Hang)
+        );
         assert!(f.push(vec![spec("*", "nope")]).is_err());
         let mut s = spec("*", "http_status");
         s.status = Some(200);
@@ -304,7 +307,10 @@ mod tests {
         a.account = Some("EC100".into());
         a.times = Some(5);
         f.push(vec![a]).unwrap();
-        assert_eq!(f.take("StockService", "GetAdvertisementStocks", &["EC200"]), None);
+        assert_eq!(
+            f.take("StockService", "GetAdvertisementStocks", &["EC200"]),
+            None
+        );
         assert_eq!(f.take("StockService", "GetAdvertisementStocks", &[]), None);
         assert_eq!(
             f.take("StockService", "GetAdvertisementStocks", &["cid", "EC100"]),

@@ -191,9 +191,11 @@ unsafe extern "C-unwind" fn forget_execution(scope: *mut std::ffi::c_void) {
 }
 
 /// The GetAdvertisementStocks answer for `yard` (all yards if None): fetched once per query
-/// execution and server, then shared.
+/// execution and server, then shared. The first one of an execution may have been fetched ahead
+/// by a sync worker (prefetch.rs); otherwise it is fetched here through `session`, opened on first
+/// use.
 pub(crate) fn stock_answer(
-    s: &Session,
+    session: &mut Option<Session>,
     server: &ServerConfig,
     yard: Option<&str>,
     execution: pgrx::pg_sys::MemoryContext,
@@ -214,7 +216,21 @@ pub(crate) fn stock_answer(
     if let Some(answer) = cached {
         return Ok(answer);
     }
-    let items = block_on_interruptible(s.client.get_stock_raw(&s.creds, yard))?;
+    let ahead = if yard.is_none() {
+        super::prefetch::take(server)
+    } else {
+        None
+    };
+    let items = match ahead {
+        Some(answer) => answer?,
+        None => {
+            let s = match session {
+                Some(s) => s,
+                None => session.insert(self::session(server)?),
+            };
+            block_on_interruptible(s.client.get_stock_raw(&s.creds, yard))?
+        }
+    };
     let answer = Rc::new(StockAnswer {
         items,
         keys: std::cell::OnceCell::new(),
@@ -251,12 +267,12 @@ pub struct Pushed {
 
 thread_local! {
     /// One HTTP client (connection pool) per API root and settings, for the life of the backend.
-    static CLIENTS: RefCell<HashMap<String, Rc<Client>>> = RefCell::new(HashMap::new());
+    static CLIENTS: RefCell<HashMap<String, Client>> = RefCell::new(HashMap::new());
 }
 
 /// A dealership's decrypted credentials and the client for its API root.
 pub struct Session {
-    pub client: Rc<Client>,
+    pub client: Client,
     pub creds: Credentials,
     /// This session's share of the integrator's concurrent calls, released when it drops.
     pub slots: Slots,
@@ -271,6 +287,28 @@ pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
 /// The same, for up to `calls` calls in flight at once (lead lookups): the client is limited to
 /// the slots it got.
 pub fn session_for_calls(server: &ServerConfig, calls: usize) -> Result<Session, FdwError> {
+    let (client, creds) = client_and_credentials(server)?;
+    // A sync run's total deadline bounds every call of this scan (None outside a run).
+    let run_end = run_deadline();
+    client.limit_until(run_end);
+    // The integrator's cap, waited for no longer than the run's end or one request's timeout.
+    let cap = integrator_cap::cap();
+    let wait_until =
+        run_end.unwrap_or_else(|| Instant::now() + Duration::from_millis(server.timeout_ms));
+    let slots = integrator_cap::acquire(&creds.client_id, calls, cap, wait_until)?;
+    client.limit_in_flight((cap > 0).then(|| slots.count()));
+    Ok(Session {
+        client,
+        creds,
+        slots,
+    })
+}
+
+/// The server's dealership credentials, decrypted, and a client for its API root with limits of
+/// its own (the connection pool is shared per root and settings, for the life of the backend).
+pub(crate) fn client_and_credentials(
+    server: &ServerConfig,
+) -> Result<(Client, Credentials), FdwError> {
     // SECURITY: a server's base_url decides where decrypted secrets go, so it counts only on a
     // server a superuser owns; and whatever the root, it must be an allowed destination.
     if server.base_url.is_some() && !server.owner_is_superuser {
@@ -302,34 +340,21 @@ pub fn session_for_calls(server: &ServerConfig, calls: usize) -> Result<Session,
         server.concurrency,
         server.max_response_bytes
     );
-    let client = CLIENTS.with_borrow_mut(|clients| -> Result<Rc<Client>, FdwError> {
+    let client = CLIENTS.with_borrow_mut(|clients| -> Result<Client, FdwError> {
         if let Some(c) = clients.get(&key) {
-            return Ok(c.clone());
+            return Ok(c.with_own_limits());
         }
-        let c = Rc::new(Client::new(config)?);
+        let c = Client::new(config)?;
         clients.insert(key, c.clone());
-        Ok(c)
+        Ok(c.with_own_limits())
     })?;
-    // A sync run's total deadline bounds every call of this scan (None outside a run).
-    let run_end = run_deadline();
-    client.limit_until(run_end);
-    // The integrator's cap, waited for no longer than the run's end or one request's timeout.
-    let cap = usize::try_from(crate::gucs::MAX_CALLS_PER_INTEGRATOR.get()).unwrap_or(0);
-    let wait_until =
-        run_end.unwrap_or_else(|| Instant::now() + Duration::from_millis(server.timeout_ms));
-    let slots = integrator_cap::acquire(&stored.client_id, calls, cap, wait_until)?;
-    client.limit_in_flight((cap > 0).then(|| slots.count()));
     let creds = Credentials {
         client_id: stored.client_id,
         client_secret: stored.client_secret,
         account_number: stored.account_number,
         account_secret: stored.account_secret,
     };
-    Ok(Session {
-        client,
-        creds,
-        slots,
-    })
+    Ok((client, creds))
 }
 
 /// The end of the sync run this scan belongs to, from `easycars_run.deadline_at` (Unix seconds),

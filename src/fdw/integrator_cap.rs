@@ -4,11 +4,31 @@
 //! A slot is a session-level advisory lock, so the count is global to the cluster's database, a
 //! backend that dies frees its slots at once, and `pg_locks` shows who holds them. Slots are held
 //! while a scan or a write talks to EasyCars and released when its session is dropped.
+//!
+//! Advisory locks are re-entrant within a backend. A scan or write may re-take a slot its own
+//! backend holds for another scan or write (their calls are one after the other, and a statement
+//! can never wait on itself). A look-ahead fetch (prefetch.rs) runs beside everything else, so it
+//! takes only a slot nothing in this backend holds, and nothing re-takes its slot: a scan waits for
+//! it, driving the fetch meanwhile, until the fetch ends (by its deadline at the latest).
 
 use super::error::FdwError;
 use md5::{Digest, Md5};
 use pgrx::{pg_sys, IntoDatum};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+thread_local! {
+    /// The slot keys this backend holds, with how many times (advisory locks count re-entries).
+    static HELD: RefCell<HashMap<i32, usize>> = RefCell::new(HashMap::new());
+    /// Those of them held by look-ahead fetches, which nothing may re-take.
+    static AHEAD: RefCell<std::collections::HashSet<i32>> = RefCell::new(Default::default());
+}
+
+/// The cap in effect: `easycars.max_calls_per_integrator` (0: none).
+pub fn cap() -> usize {
+    usize::try_from(crate::gucs::MAX_CALLS_PER_INTEGRATOR.get()).unwrap_or(0)
+}
 
 /// The first advisory-lock key of every slot ("ECS1"): it keeps them apart from other users'
 /// advisory locks; the second key is the slot's digest.
@@ -18,6 +38,8 @@ const SLOT_CLASS: i32 = 0x4543_5331;
 #[derive(Debug)]
 pub struct Slots {
     keys: Vec<i32>,
+    /// Held by a look-ahead fetch.
+    ahead: bool,
 }
 
 impl Slots {
@@ -30,9 +52,48 @@ impl Slots {
 impl Drop for Slots {
     fn drop(&mut self) {
         for &key in &self.keys {
+            if self.ahead {
+                AHEAD.with_borrow_mut(|ahead| ahead.remove(&key));
+            }
             advisory(pg_sys::pg_advisory_unlock_int4, key);
+            HELD.with_borrow_mut(|held| {
+                if let Some(n) = held.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        held.remove(&key);
+                    }
+                }
+            });
         }
     }
+}
+
+/// Takes the advisory lock of `key` and counts it as held here.
+fn take(key: i32) -> bool {
+    let taken = advisory(pg_sys::pg_try_advisory_lock_int4, key);
+    if taken {
+        HELD.with_borrow_mut(|held| *held.entry(key).or_insert(0) += 1);
+    }
+    taken
+}
+
+/// One slot of the integrator's `cap` that no other backend and nothing in this one holds, without
+/// waiting; `None` when there is none. With no cap, an empty (always granted) share.
+pub fn try_acquire_unshared(client_id: &str, cap: usize) -> Option<Slots> {
+    if cap == 0 {
+        return Some(Slots {
+            keys: Vec::new(),
+            ahead: true,
+        });
+    }
+    let key = (0..cap)
+        .map(|slot| slot_key(client_id, slot))
+        .find(|key| !HELD.with_borrow(|held| held.contains_key(key)) && take(*key))?;
+    AHEAD.with_borrow_mut(|ahead| ahead.insert(key));
+    Some(Slots {
+        keys: vec![key],
+        ahead: true,
+    })
 }
 
 /// Takes up to `want` slots of the integrator's `cap` (at least one, waiting for it until
@@ -44,17 +105,28 @@ pub fn acquire(
     until: Instant,
 ) -> Result<Slots, FdwError> {
     if cap == 0 || want == 0 {
-        return Ok(Slots { keys: Vec::new() });
+        return Ok(Slots {
+            keys: Vec::new(),
+            ahead: false,
+        });
     }
-    let keys: Vec<i32> = (0..cap).map(|slot| slot_key(client_id, slot)).collect();
-    let mut held = Slots { keys: Vec::new() };
+    let mut keys: Vec<i32> = (0..cap).map(|slot| slot_key(client_id, slot)).collect();
+    // Slots nothing in this backend holds first, so re-entry is the last resort.
+    keys.sort_by_key(|key| HELD.with_borrow(|held| held.contains_key(key)));
+    let mut held = Slots {
+        keys: Vec::new(),
+        ahead: false,
+    };
     let mut pause = Duration::from_millis(5);
     loop {
         for &key in &keys {
             if held.keys.len() >= want {
                 break;
             }
-            if !held.keys.contains(&key) && advisory(pg_sys::pg_try_advisory_lock_int4, key) {
+            if !held.keys.contains(&key)
+                && !AHEAD.with_borrow(|ahead| ahead.contains(&key))
+                && take(key)
+            {
                 held.keys.push(key);
             }
         }
@@ -64,9 +136,11 @@ pub fn acquire(
         if Instant::now() >= until {
             return Err(FdwError::IntegratorBusy { cap });
         }
-        // Every slot is busy: wait a little (a cancel or statement_timeout still acts).
-        pgrx::check_for_interrupts!();
-        std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
+        // Every slot is busy: wait a little (a cancel or statement_timeout still acts). This
+        // backend's own look-ahead fetches run meanwhile, and free their slots once finished.
+        let nap = pause.min(until.saturating_duration_since(Instant::now()));
+        super::runtime::block_on_interruptible(async move { tokio::time::sleep(nap).await });
+        super::prefetch::release_finished_slots();
         pause = (pause * 2).min(Duration::from_millis(100));
     }
 }

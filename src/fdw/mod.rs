@@ -10,6 +10,7 @@
 //! | `planner.rs` | rel size, paths, plan, qual pushdown, the plan's private data |
 //! | `executor.rs` | begin / iterate / rescan / end of a scan, and its state |
 //! | `progress.rs` | live counts of a sync's scan, published as application_name |
+//! | `prefetch.rs` | stock fetches a sync worker starts ahead of its next syncs |
 //! | `convert.rs` | JSON values to datums of the columns' types |
 //! | `explain.rs` | the `EasyCars Route` and `EasyCars Pushdown` lines |
 //! | `write.rs` | INSERT / UPDATE callbacks with `RETURNING` |
@@ -34,6 +35,7 @@ pub mod integrator_cap;
 pub mod jsonb;
 pub mod options;
 pub mod planner;
+pub mod prefetch;
 pub mod progress;
 pub mod request;
 pub mod results;

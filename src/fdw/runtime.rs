@@ -16,8 +16,8 @@ thread_local! {
     static RUNTIME: OnceCell<tokio::runtime::Runtime> = const { OnceCell::new() };
 }
 
-/// Runs `fut` to completion, checking for Postgres interrupts every 50 ms.
-pub fn block_on_interruptible<F: Future>(fut: F) -> F::Output {
+/// This backend's I/O runtime (current-thread: tasks spawned on it run while any wait here runs).
+fn with_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
     RUNTIME.with(|cell| {
         if cell.get().is_none() {
             match easycars_api::client::new_runtime() {
@@ -30,6 +30,14 @@ pub fn block_on_interruptible<F: Future>(fut: F) -> F::Output {
         let Some(rt) = cell.get() else {
             super::FdwError::Internal("no I/O runtime").report()
         };
+        f(rt)
+    })
+}
+
+/// Runs `fut` to completion, checking for Postgres interrupts every 50 ms. Tasks spawned with
+/// [`spawn`] make progress meanwhile.
+pub fn block_on_interruptible<F: Future>(fut: F) -> F::Output {
+    with_runtime(|rt| {
         let mut fut = std::pin::pin!(fut);
         loop {
             if let Ok(out) = rt.block_on(async { tokio::time::timeout(TICK, &mut fut).await }) {
@@ -38,6 +46,17 @@ pub fn block_on_interruptible<F: Future>(fut: F) -> F::Output {
             pgrx::check_for_interrupts!();
         }
     })
+}
+
+/// Starts `fut` on this backend's runtime. It runs only while this backend waits in
+/// [`block_on_interruptible`] (the runtime has no threads of its own), so it never races Postgres
+/// and never runs on another thread; it may outlive the transaction that started it.
+pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    with_runtime(|rt| rt.spawn(fut))
 }
 
 /// `f` over `items` on every core, results in order. For pure Rust work only: the threads make

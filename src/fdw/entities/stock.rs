@@ -5,7 +5,7 @@
 use super::column::{Column, Kind};
 use super::{read_only, EntitySpec, Inserted, Pushable};
 use crate::fdw::error::FdwError;
-use crate::fdw::fetch::{check_limit, session, stock_answer, values_for, Item, Pushed, Session};
+use crate::fdw::fetch::{check_limit, stock_answer, values_for, Item, Pushed, Session};
 use crate::fdw::server::ServerConfig;
 use easycars_api::route::Route;
 use easycars_api::stock_fields::{FieldKind, STOCK_FIELDS};
@@ -62,15 +62,17 @@ impl EntitySpec for Stock {
         execution: pg_sys::MemoryContext,
     ) -> Result<Vec<Item>, FdwError> {
         check_limit(pushed, "yard_code", MAX_YARDS)?;
-        let s = session(server)?;
+        // Opened on first use: an answer fetched ahead or earlier in the statement needs none.
+        let mut s = None;
         let answers = match values_for(pushed, "yard_code") {
-            None => vec![stock_answer(&s, server, None, execution)?],
+            None => vec![stock_answer(&mut s, server, None, execution)?],
             Some(yards) => yards
                 .iter()
                 .filter(|y| !y.is_empty())
-                .map(|y| stock_answer(&s, server, Some(y), execution))
+                .map(|y| stock_answer(&mut s, server, Some(y), execution))
                 .collect::<Result<Vec<_>, _>>()?,
         };
+        drop(s);
         // One answer is capped by the client; several yards together by the same bound.
         let held: u64 = answers.iter().map(|a| a.text_len() as u64).sum();
         if held > server.max_response_bytes {

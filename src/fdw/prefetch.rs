@@ -1,0 +1,247 @@
+//! Look-ahead for sync workers: a worker starts the GetAdvertisementStocks fetches of the next few
+//! dealerships it has claimed while it writes the current one, so a hung EasyCars account waits
+//! out its deadline beside the others instead of holding the worker for it.
+//!
+//! A fetch started here is exactly the one the sync's scan would make: the same foreign table's
+//! server, the same decrypted credentials and destination, for the same role in the same backend.
+//! The scan takes the answer ([`take`]) only when all of that still matches, and otherwise fetches
+//! for itself; nothing a scan could not have fetched is ever handed to it.
+//!
+//! Fetches outlive the transaction that started them (the worker commits once per dealership), so
+//! they are kept per backend and dropped when taken, when the worker forgets them, or when a
+//! transaction aborts (the worker failed or was cancelled). Each holds one call slot of its
+//! integrator (integrator_cap.rs) until it finishes, and each ends by the run deadline it was
+//! started with (`easycars.sync_deadline`).
+
+use super::error::FdwError;
+use super::fetch::client_and_credentials;
+use super::integrator_cap::{self, Slots};
+use super::runtime::{block_on_interruptible, spawn};
+use super::server::ServerConfig;
+use easycars_api::client::{ApiError, RawStock};
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+/// One fetch started ahead of its sync.
+struct Pending {
+    /// The role that started it; only the same role's scan takes it.
+    user: pg_sys::Oid,
+    /// The server settings it was fetched with ([`fingerprint`]).
+    server: String,
+    task: JoinHandle<Result<RawStock, ApiError>>,
+    /// Its integrator call slot, released as soon as the fetch is seen finished.
+    slot: Option<Slots>,
+}
+
+thread_local! {
+    /// This backend's fetches started ahead, by dealership.
+    static PENDING: RefCell<HashMap<i32, Pending>> = RefCell::new(HashMap::new());
+    /// Signalled by every fetch as it finishes, so [`next_ready`] sleeps until one does.
+    static FINISHED: Arc<Notify> = Arc::new(Notify::new());
+    static ABORT_CALLBACK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What must be equal for a scan to take a fetch: every server setting that shapes the request
+/// (the credentials are the dealership's, and the destination follows from them and these).
+fn fingerprint(server: &ServerConfig) -> String {
+    format!(
+        "{}|{:?}|{}|{}|{}|{}|{}",
+        server.dealership_id,
+        server.base_url,
+        server.timeout_ms,
+        server.max_retries,
+        server.concurrency,
+        server.max_response_bytes,
+        server.owner_is_superuser
+    )
+}
+
+/// Starts fetching dealership `dealership_id`'s stock through its sync foreign table
+/// (`easycars_remote.stock_d<N>`), to end by `deadline`. Returns false, having started nothing,
+/// when there is nothing to fetch ahead: no such table, a role that may not read it or act for
+/// the dealership, no free integrator slot, or credentials that cannot be used (the sync itself
+/// then reports why).
+pub fn start(dealership_id: i32, deadline: Instant) -> bool {
+    forget(Some(dealership_id));
+    let Some(table) = sync_table(dealership_id) else {
+        return false;
+    };
+    let role = crate::security::current_role();
+    // SAFETY: pg_class_aclcheck reads the catalogs for an OID that exists (just looked up).
+    let may_read =
+        unsafe { pg_sys::pg_class_aclcheck(table, role, pg_sys::ACL_SELECT as pg_sys::AclMode) }
+            == pg_sys::AclResult::ACLCHECK_OK;
+    if !may_read || !crate::tenant::may_act_for(role, dealership_id) {
+        return false;
+    }
+    let Ok(server) = ServerConfig::for_table(table) else {
+        return false;
+    };
+    let Ok((client, creds)) = client_and_credentials(&server) else {
+        return false;
+    };
+    let Some(slot) = integrator_cap::try_acquire_unshared(&creds.client_id, integrator_cap::cap())
+    else {
+        return false;
+    };
+    client.limit_until(Some(deadline));
+    register_abort_callback();
+    let finished = FINISHED.with(Arc::clone);
+    let task = spawn(async move {
+        let answer = client.get_stock_raw(&creds, None).await;
+        finished.notify_one();
+        answer
+    });
+    PENDING.with_borrow_mut(|pending| {
+        pending.insert(
+            dealership_id,
+            Pending {
+                user: role,
+                server: fingerprint(&server),
+                task,
+                slot: Some(slot),
+            },
+        )
+    });
+    true
+}
+
+/// The OID of `easycars_remote.stock_d<N>`, if it exists.
+fn sync_table(dealership_id: i32) -> Option<pg_sys::Oid> {
+    let name = format!("easycars_remote.stock_d{dealership_id}");
+    Spi::get_one_with_args::<pg_sys::Oid>(
+        "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid",
+        &[name.as_str().into()],
+    )
+    .ok()
+    .flatten()
+}
+
+/// The first of `dealerships` (in their order) whose fetch has finished or that has none, waiting
+/// for one if every fetch is still running; `None` for an empty list.
+pub fn next_ready(dealerships: &[i32]) -> Option<i32> {
+    loop {
+        release_finished_slots();
+        let ready = PENDING.with_borrow(|pending| {
+            dealerships
+                .iter()
+                .copied()
+                .find(|d| pending.get(d).is_none_or(|p| p.task.is_finished()))
+        });
+        if ready.is_some() || dealerships.is_empty() {
+            return ready;
+        }
+        let finished = FINISHED.with(Arc::clone);
+        block_on_interruptible(async move {
+            // A wake-up may be for a fetch not in the list: look again at least every second.
+            let _ = tokio::time::timeout(Duration::from_secs(1), finished.notified()).await;
+        });
+    }
+}
+
+/// Drops the fetch of one dealership (or all of them): its task stops and its slot is released.
+pub fn forget(dealership_id: Option<i32>) {
+    // try_borrow: the abort callback may run while an ERROR unwinds through a borrow.
+    let dropped: Vec<Pending> = PENDING.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut pending) => match dealership_id {
+            Some(d) => pending.remove(&d).into_iter().collect(),
+            None => pending.drain().map(|(_, p)| p).collect(),
+        },
+        Err(_) => Vec::new(),
+    });
+    for p in dropped {
+        p.task.abort();
+    }
+}
+
+/// The answer fetched ahead for a scan of `server` by the current role, waiting for it if it is
+/// still running; `None` when there is none (or it was fetched another way: the scan fetches).
+pub(crate) fn take(server: &ServerConfig) -> Option<Result<RawStock, FdwError>> {
+    let p = PENDING.with_borrow_mut(|pending| pending.remove(&server.dealership_id))?;
+    if p.user != crate::security::current_role() || p.server != fingerprint(server) {
+        p.task.abort();
+        return None;
+    }
+    // The slot stays held while the call may still be in flight.
+    let _slot = p.slot;
+    Some(match block_on_interruptible(p.task) {
+        Ok(answer) => answer.map_err(FdwError::from),
+        Err(_) => Err(FdwError::Internal("the fetch started ahead stopped")),
+    })
+}
+
+/// Releases the slots of fetches that have finished: they have no call in flight any more.
+pub(crate) fn release_finished_slots() {
+    let done: Vec<Slots> = PENDING.with_borrow_mut(|pending| {
+        pending
+            .values_mut()
+            .filter(|p| p.task.is_finished())
+            .filter_map(|p| p.slot.take())
+            .collect()
+    });
+    drop(done);
+}
+
+/// Once per backend: an aborted transaction drops every fetch started ahead (the worker that
+/// started them has failed or been cancelled).
+fn register_abort_callback() {
+    if ABORT_CALLBACK.get() {
+        return;
+    }
+    // SAFETY: registers a plain function with no argument; it stays valid for the life of the
+    // backend (the library is never unloaded).
+    unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
+    ABORT_CALLBACK.set(true);
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact_event(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    if event == pg_sys::XactEvent::XACT_EVENT_ABORT {
+        // Releasing a session-level advisory lock (a slot) needs no catalog access and cannot
+        // fail, so it is safe while the transaction aborts.
+        forget(None);
+    }
+}
+
+/// `easycars.sync_deadline` from now, the end a run starting now would have.
+fn deadline_from_now() -> Instant {
+    let seconds = Spi::get_one::<f64>(
+        "SELECT pg_catalog.date_part('epoch', \
+                coalesce(NULLIF(pg_catalog.current_setting('easycars.sync_deadline', true), ''), \
+                         '5 minutes')::pg_catalog.interval)",
+    )
+    .ok()
+    .flatten()
+    .filter(|s| s.is_finite() && *s > 0.0)
+    .unwrap_or(300.0);
+    Instant::now() + Duration::from_secs_f64(seconds.min(1e9))
+}
+
+/// Internal (run_due_syncs): starts fetching a claimed dealership's stock ahead of its sync, to end
+/// by `easycars.sync_deadline` from now; true when it started.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _prefetch_stock(p_dealership_id: i32) -> bool {
+    start(p_dealership_id, deadline_from_now())
+}
+
+/// Internal (run_due_syncs): the first of the dealerships whose stock fetched ahead is ready (or
+/// that has none), waiting until one is.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _prefetch_next(p_dealership_ids: Vec<i32>) -> Option<i32> {
+    next_ready(&p_dealership_ids)
+}
+
+/// Internal (run_due_syncs): drops what was fetched ahead for a dealership, or for all (NULL).
+#[pg_extern(volatile, parallel_unsafe)]
+fn _prefetch_forget(p_dealership_id: Option<i32>) {
+    forget(p_dealership_id);
+}
