@@ -9,6 +9,8 @@
 #   SKIP_SLOW=1 bench/fanout.sh                       # at 1,000 only 8 and 16 workers
 #   HANG_PCT=5 DEADLINE='10 seconds' bench/fanout.sh  # also the cycle with 5% of dealerships hanging
 #                                                     # (their API never answers) under that run deadline
+#   LOOKAHEAD="0 8" bench/fanout.sh                   # each cycle at these easycars.sync_lookahead
+#                                                     # values (default: the extension's default, 8)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -21,6 +23,7 @@ VEHICLES=${VEHICLES:-100}
 LATENCY_MS=${LATENCY_MS:-200}
 HANG_PCT=${HANG_PCT:-0}
 DEADLINE=${DEADLINE:-10 seconds}
+LOOKAHEAD=${LOOKAHEAD:-8}
 
 scripts/setup.sh >/dev/null
 echo "building (release) ..." >&2
@@ -55,7 +58,7 @@ start_sim() {
   printf -v "$url_var" '%s' "$(sed -n 's/^listening on //p' "$out")"
 }
 
-printf '%s\n' "dealerships | workers | hanging | cycle wall time | dealerships/min | workers' backend CPU | peak connections | synced"
+printf '%s\n' "dealerships | workers | look-ahead | hanging | cycle wall time | dealerships/min | workers' backend CPU | peak connections | synced"
 for n in $DEALERS; do
   start_sim SIM "$n"
   for route in RequestToken GetAdvertisementStocks; do
@@ -91,6 +94,7 @@ SQL
   # Every (100 / hang)-th dealership hangs in this cycle (none when hang is 0).
   q -c "UPDATE easycars.credentials SET base_url = CASE WHEN $hang > 0 AND dealership_id % (100 / greatest($hang, 1)) = 0
                                                      THEN '${HANG_URL:-}/TestECService' ELSE '$SIM_URL/TestECService' END" >/dev/null
+  for ahead in $LOOKAHEAD; do
   for w in $WORKERS; do
     if [ -n "${SKIP_SLOW:-}" ] && [ "$n" -ge 1000 ] && [ "$w" -lt 8 ]; then continue; fi
     q -c "DELETE FROM easycars.sync_schedule" -c "SELECT coalesce(max(id), 0) FROM easycars.sync_log" >"$EASYCARS_PG_DIR/mark"
@@ -100,6 +104,7 @@ SQL
     pids=()
     for _ in $(seq "$w"); do
       q -c "SET client_min_messages = warning" -c "SET easycars.sync_deadline = '$DEADLINE'" \
+        -c "SET easycars.sync_lookahead = $ahead" \
         -c "CALL easycars.run_due_syncs('stock', budget => '30 minutes')" >/dev/null 2>&1 &
       pids+=($!)
     done
@@ -118,7 +123,8 @@ SQL
     rate=$(awk "BEGIN { printf \"%.0f\", $n / ($t1 - $t0) * 60 }")
     cpu=$(awk "BEGIN { printf \"%.1f\", ($cpu1 - $cpu0) / $ticks }")
     # The sampling session itself is one of the connections counted.
-    printf '%s\n' "$n | $w | ${hang}% | ${wall} s | $rate | ${cpu} s | $((peak - 1)) | $synced"
+    printf '%s\n' "$n | $w | $ahead | ${hang}% | ${wall} s | $rate | ${cpu} s | $((peak - 1)) | $synced"
+  done
   done
   done
 done
