@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(54);
+SELECT plan(58);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -178,6 +178,35 @@ SELECT ok(NOT EXISTS (SELECT 1 FROM (SELECT processed < lag(processed) OVER (ORD
 SELECT is((SELECT processed_count || ' of ' || total_items FROM easycars.sync_progress
            WHERE dealership_id = 301 AND sync_id = (SELECT id FROM pushed_run)::text), '5 of 5',
           'the committed sync_progress row ends at the last live numbers');
+
+-- Live counts of a stock sync, read from another session while its scans read (before it
+-- commits): 20,000 more vehicles on dealer 1 make the read long enough to watch.
+SELECT easycars_test.sim('POST', '/_sim/stock/' || account_number || '/add', '{"count": 20000}') FROM easycars_test.sim_dealer WHERE n = 1 \g /dev/null
+SELECT dblink_connect('stocker', format('host=127.0.0.1 port=%s dbname=%s user=postgres', current_setting('port'), current_database())) \g /dev/null
+SELECT dblink_send_query('stocker', 'SELECT id FROM easycars.sync_stock(301)') \g /dev/null
+CREATE TEMP TABLE seen_stock (processed bigint, total bigint, at timestamptz);
+DO $$ BEGIN
+    FOR i IN 1 .. 1200 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        INSERT INTO seen_stock SELECT processed, total, clock_timestamp() FROM easycars.running_syncs
+        WHERE progress LIKE 'easycars stock d=301 %' AND processed IS NOT NULL;
+        EXIT WHEN dblink_is_busy('stocker') = 0;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+CREATE TEMP TABLE stock_run AS SELECT id FROM dblink_get_result('stocker') AS t(id bigint);
+SELECT * FROM dblink_get_result('stocker') AS t(id bigint) \g /dev/null
+SELECT dblink_disconnect('stocker') \g /dev/null
+SELECT diag(format('stock sync of 20,025 items, live counts seen: %s', (SELECT string_agg(DISTINCT processed || '/' || total, ' ') FROM seen_stock)));
+SELECT ok((SELECT max(n) >= 3 FROM (SELECT count(DISTINCT processed) AS n FROM seen_stock GROUP BY total) pass),
+          'another session sees a stock sync''s read count move, of its total, while it runs');
+SELECT ok(EXISTS (SELECT 1 FROM seen_stock WHERE processed = total AND total >= 20000), 'up to the total');
+SELECT ok(NOT EXISTS (SELECT 1 FROM (SELECT processed < lag(processed) OVER (PARTITION BY total ORDER BY at) AS back FROM seen_stock) s WHERE back),
+          'and never go back within a pass');
+SELECT is((SELECT processed_count || ' of ' || total_items FROM easycars.sync_progress
+           WHERE dealership_id = 301 AND sync_id = (SELECT id FROM stock_run)::text), '20025 of 20025',
+          'the committed sync_progress row ends at the live total');
+SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 
 -- One integrator account (ClientID) serves many dealerships; easycars.max_calls_per_integrator
 -- caps its EasyCars calls in flight across all sessions. Dealership 303 shares 301's ClientID:

@@ -114,7 +114,7 @@ SELECT f, r, 'EXECUTE' FROM unnest(ARRAY['function easycars.sync_stock(integer,b
     'function easycars._push_one(easycars.sync_log,bigint)', 'function easycars._push_progress(easycars.sync_log,integer,integer,integer,integer)',
     'function easycars._sync_lock_key(text,text)', 'function easycars._cron_job_id()', 'function easycars._claim_due(text[],interval)',
     'function easycars._settle_due(integer,text,text,timestamp with time zone,text)', 'function easycars._close_abandoned_runs()',
-    'function easycars._prefetch_stock(integer)', 'function easycars._prefetch_next(integer[])', 'function easycars._prefetch_forget(integer)']) f,
+    'function easycars._prefetch_stock(integer)', 'function easycars._prefetch_next(integer[],integer)', 'function easycars._prefetch_forget(integer)']) f,
     unnest(ARRAY['easycars_admin', 'easycars_sync']) r
 UNION ALL
 SELECT f, 'easycars_admin', 'EXECUTE' FROM unnest(ARRAY['function easycars.set_credentials(integer,text,text,text,text,text,text,text)',

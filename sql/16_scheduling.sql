@@ -81,8 +81,8 @@ COMMENT ON FUNCTION easycars._ensure_schedule() IS
     'Internal (src/schedule.rs): creates the missing schedule rows of the dealerships with active credentials the current role may sync; returns how many. run_due_syncs calls it once per call.';
 COMMENT ON FUNCTION easycars._prefetch_stock(integer) IS
     'Internal (src/fdw/prefetch.rs): starts fetching a claimed dealership''s stock in the background of this backend, through its sync foreign table, to end by easycars.sync_deadline from now; the sync''s scan takes the answer. False when nothing started (no free integrator slot, no table, no right to it).';
-COMMENT ON FUNCTION easycars._prefetch_next(integer[]) IS
-    'Internal (src/fdw/prefetch.rs): the first of these dealerships whose stock fetched ahead has arrived (or failed, or has none), waiting until one has.';
+COMMENT ON FUNCTION easycars._prefetch_next(integer[], integer) IS
+    'Internal (src/fdw/prefetch.rs): the first of these dealerships whose stock fetched ahead has arrived (or failed, or has none); NULL when none has and fewer than the second argument are still young (the worker may claim another); otherwise waits for one of the two.';
 COMMENT ON FUNCTION easycars._prefetch_forget(integer) IS
     'Internal (src/fdw/prefetch.rs): drops the stock fetched ahead for a dealership (NULL: all), stopping it and releasing its call slot.';
 COMMENT ON FUNCTION easycars._settle_due(integer, text, text, timestamptz, text) IS
@@ -132,6 +132,7 @@ DECLARE
     ahead pg_catalog.int4[] := '{}';
     lookahead pg_catalog.int4;
     drained boolean := false;
+    may_claim boolean;
     started pg_catalog.timestamptz;
     until pg_catalog.timestamptz;
     lead_id pg_catalog.int8;
@@ -172,37 +173,44 @@ BEGIN
     -- failure never rolls back another's.
     --
     -- Look-ahead: a claimed stock sync first starts its EasyCars fetch (in this backend, in the
-    -- background) and waits in `ahead` with up to easycars.sync_lookahead others; the worker then
-    -- runs whichever fetch finished first. Hung accounts wait out their deadlines side by side
-    -- while the others are written, so together they cost this worker about one deadline, not one
-    -- each. With easycars.sync_lookahead = 0 each claim runs at once, one after another.
+    -- background) and waits in `ahead`; the worker runs whichever fetch finished first, and claims
+    -- another whenever fewer than easycars.sync_lookahead fetches are young (a fetch running
+    -- several times longer than usual is parked: it runs on to its deadline but leaves room).
+    -- Hung accounts thus wait out their deadlines side by side while the others are written, and
+    -- together cost this worker about one deadline, not one each. At most four times the
+    -- look-ahead wait in `ahead`. With easycars.sync_lookahead = 0 each claim runs at once.
     LOOP
         d := NULL;
         run_kind := NULL;
-        WHILE NOT drained AND clock_timestamp() < until AND pg_catalog.cardinality(ahead) < greatest(lookahead, 1) LOOP
+        may_claim := NOT drained AND clock_timestamp() < until
+                     AND pg_catalog.cardinality(ahead) < 4 * greatest(lookahead, 1);
+        IF pg_catalog.cardinality(ahead) > 0 THEN
+            -- The first ready; NULL when none is and there is room to claim another.
+            d := easycars._prefetch_next(ahead, CASE WHEN may_claim THEN greatest(lookahead, 1) ELSE 0 END);
+        END IF;
+        IF d IS NOT NULL THEN
+            ahead := pg_catalog.array_remove(ahead, d);
+            run_kind := 'stock';
+        ELSE
+            EXIT WHEN NOT may_claim;
             SELECT c.dealership_id, c.kind INTO d, run_kind FROM easycars._claim_due(kinds, lease) AS c;
             COMMIT;
             IF d IS NULL THEN
                 drained := true;
-                EXIT;
+                CONTINUE;
             END IF;
-            EXIT WHEN run_kind <> 'stock' OR lookahead = 0;
-            BEGIN
-                -- A first sync has no foreign table yet: make it now, as the run would.
-                PERFORM easycars._ensure_remote(d);
-                PERFORM easycars._prefetch_stock(d);
-            EXCEPTION WHEN OTHERS THEN
-                NULL;  -- nothing runs ahead for it; its sync fetches, and reports any error
-            END;
-            COMMIT;
-            ahead := ahead OPERATOR(pg_catalog.||) d;
-            d := NULL;
-        END LOOP;
-        IF d IS NULL THEN
-            EXIT WHEN pg_catalog.cardinality(ahead) = 0;
-            d := easycars._prefetch_next(ahead);
-            ahead := pg_catalog.array_remove(ahead, d);
-            run_kind := 'stock';
+            IF run_kind = 'stock' AND lookahead > 0 THEN
+                BEGIN
+                    -- A first sync has no foreign table yet: make it now, as the run would.
+                    PERFORM easycars._ensure_remote(d);
+                    PERFORM easycars._prefetch_stock(d);
+                EXCEPTION WHEN OTHERS THEN
+                    NULL;  -- nothing runs ahead for it; its sync fetches, and reports any error
+                END;
+                COMMIT;
+                ahead := ahead OPERATOR(pg_catalog.||) d;
+                CONTINUE;
+            END IF;
         END IF;
         started := clock_timestamp();
         log := NULL;

@@ -164,7 +164,7 @@ GRANT EXECUTE ON PROCEDURE easycars.run_due_syncs(text, interval, interval) TO e
 GRANT EXECUTE ON FUNCTION easycars._claim_due(text[], interval), easycars._ensure_schedule(),
                           easycars._settle_due(integer, text, text, timestamptz, text),
                           easycars._close_abandoned_runs(), easycars._prefetch_stock(integer),
-                          easycars._prefetch_next(integer[]), easycars._prefetch_forget(integer)
+                          easycars._prefetch_next(integer[], integer), easycars._prefetch_forget(integer)
     TO easycars_admin, easycars_sync;
 GRANT EXECUTE ON FUNCTION easycars.pause_syncs(integer, text), easycars.resume_syncs(integer, text),
                           easycars.sync_now(integer, text), easycars._set_schedule(integer, text, text)

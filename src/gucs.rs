@@ -125,8 +125,9 @@ pub fn init() {
         c"easycars.sync_lookahead",
         c"How many claimed stock syncs a sync worker fetches ahead while it writes the current one.",
         c"Each is one EasyCars call in flight from the worker's backend (within \
-          easycars.max_calls_per_integrator); hung accounts then wait out their deadlines side by \
-          side instead of one after another. 0 runs each claimed sync at once.",
+          easycars.max_calls_per_integrator); a fetch running far longer than usual is parked and \
+          makes room for another (at most four times this many in flight), so hung accounts wait \
+          out their deadlines side by side. 0 runs each claimed sync at once.",
         &SYNC_LOOKAHEAD,
         0,
         64,

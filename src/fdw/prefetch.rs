@@ -7,6 +7,12 @@
 //! The scan takes the answer ([`take`]) only when all of that still matches, and otherwise fetches
 //! for itself; nothing a scan could not have fetched is ever handed to it.
 //!
+//! A worker keeps `easycars.sync_lookahead` fetches *young* (running for less than
+//! [`park_after`], a few times the usual answer time). A fetch that runs longer is parked: it
+//! keeps running to its deadline but no longer counts, so the worker claims another in its place
+//! and hung accounts pile up side by side instead of filling the window (at most four times the
+//! look-ahead are in flight).
+//!
 //! Fetches outlive the transaction that started them (the worker commits once per dealership), so
 //! they are kept per backend and dropped when taken, when the worker forgets them, or when a
 //! transaction aborts (the worker failed or was cancelled). Each holds one call slot of its
@@ -34,7 +40,9 @@ struct Pending {
     user: pg_sys::Oid,
     /// The server settings it was fetched with ([`fingerprint`]).
     server: String,
-    task: JoinHandle<Result<RawStock, ApiError>>,
+    /// The answer, and how long it took.
+    task: JoinHandle<(Result<RawStock, ApiError>, Duration)>,
+    started: Instant,
     /// Its integrator call slot, released as soon as the fetch is seen finished.
     slot: Option<Slots>,
 }
@@ -45,6 +53,24 @@ thread_local! {
     /// Signalled by every fetch as it finishes, so [`next_ready`] sleeps until one does.
     static FINISHED: Arc<Notify> = Arc::new(Notify::new());
     static ABORT_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    /// How long this backend's fetches ahead took to answer, a moving average (none yet: None).
+    static USUAL: Cell<Option<Duration>> = const { Cell::new(None) };
+}
+
+/// A fetch running longer than this is parked: four times the usual answer time of this
+/// backend's fetches, and at least a second (two seconds before any has answered).
+fn park_after() -> Duration {
+    USUAL.get().map_or(Duration::from_secs(2), |usual| {
+        (usual * 4).max(Duration::from_secs(1))
+    })
+}
+
+/// Counts one answer's time into the usual answer time.
+fn note_answer_time(took: Duration) {
+    USUAL.set(Some(match USUAL.get() {
+        None => took,
+        Some(usual) => usual.mul_f64(0.8) + took.mul_f64(0.2),
+    }));
 }
 
 /// What must be equal for a scan to take a fetch: every server setting that shapes the request
@@ -94,9 +120,10 @@ pub fn start(dealership_id: i32, deadline: Instant) -> bool {
     register_abort_callback();
     let finished = FINISHED.with(Arc::clone);
     let task = spawn(async move {
+        let t0 = Instant::now();
         let answer = client.get_stock_raw(&creds, None).await;
         finished.notify_one();
-        answer
+        (answer, t0.elapsed())
     });
     PENDING.with_borrow_mut(|pending| {
         pending.insert(
@@ -105,6 +132,7 @@ pub fn start(dealership_id: i32, deadline: Instant) -> bool {
                 user: role,
                 server: fingerprint(&server),
                 task,
+                started: Instant::now(),
                 slot: Some(slot),
             },
         )
@@ -123,24 +151,44 @@ fn sync_table(dealership_id: i32) -> Option<pg_sys::Oid> {
     .flatten()
 }
 
-/// The first of `dealerships` (in their order) whose fetch has finished or that has none, waiting
-/// for one if every fetch is still running; `None` for an empty list.
-pub fn next_ready(dealerships: &[i32]) -> Option<i32> {
+/// The first of `dealerships` (in their order) whose fetch has finished or that has none. When
+/// none is ready: `None` at once if fewer than `room_for` of them are young (there is room to
+/// claim another), else a wait until one is ready or room appears. `None` for an empty list.
+pub fn next_ready(dealerships: &[i32], room_for: usize) -> Option<i32> {
     loop {
         release_finished_slots();
-        let ready = PENDING.with_borrow(|pending| {
-            dealerships
+        let park = park_after();
+        let (ready, young, next_park) = PENDING.with_borrow(|pending| {
+            let ready = dealerships
                 .iter()
                 .copied()
-                .find(|d| pending.get(d).is_none_or(|p| p.task.is_finished()))
+                .find(|d| pending.get(d).is_none_or(|p| p.task.is_finished()));
+            let ages: Vec<Duration> = dealerships
+                .iter()
+                .filter_map(|d| pending.get(d))
+                .map(|p| p.started.elapsed())
+                .filter(|age| *age < park)
+                .collect();
+            // When the youngest-to-park of them will be parked.
+            let next_park = ages.iter().map(|age| park - *age).min();
+            (ready, ages.len(), next_park)
         });
         if ready.is_some() || dealerships.is_empty() {
             return ready;
         }
+        if young < room_for {
+            return None;
+        }
+        let wait = if room_for > 0 {
+            next_park.unwrap_or(park)
+        } else {
+            Duration::from_secs(1)
+        };
         let finished = FINISHED.with(Arc::clone);
         block_on_interruptible(async move {
             // A wake-up may be for a fetch not in the list: look again at least every second.
-            let _ = tokio::time::timeout(Duration::from_secs(1), finished.notified()).await;
+            let _ =
+                tokio::time::timeout(wait.min(Duration::from_secs(1)), finished.notified()).await;
         });
     }
 }
@@ -171,7 +219,11 @@ pub(crate) fn take(server: &ServerConfig) -> Option<Result<RawStock, FdwError>> 
     // The slot stays held while the call may still be in flight.
     let _slot = p.slot;
     Some(match block_on_interruptible(p.task) {
-        Ok(answer) => answer.map_err(FdwError::from),
+        Ok((Ok(answer), took)) => {
+            note_answer_time(took);
+            Ok(answer)
+        }
+        Ok((Err(e), _)) => Err(FdwError::from(e)),
         Err(_) => Err(FdwError::Internal("the fetch started ahead stopped")),
     })
 }
@@ -234,14 +286,41 @@ fn _prefetch_stock(p_dealership_id: i32) -> bool {
 }
 
 /// Internal (run_due_syncs): the first of the dealerships whose stock fetched ahead is ready (or
-/// that has none), waiting until one is.
+/// that has none); NULL when none is but fewer than `p_room_for` are young (claim another);
+/// otherwise waits for one of the two.
 #[pg_extern(volatile, parallel_unsafe)]
-fn _prefetch_next(p_dealership_ids: Vec<i32>) -> Option<i32> {
-    next_ready(&p_dealership_ids)
+fn _prefetch_next(p_dealership_ids: Vec<i32>, p_room_for: i32) -> Option<i32> {
+    next_ready(&p_dealership_ids, usize::try_from(p_room_for).unwrap_or(0))
 }
 
 /// Internal (run_due_syncs): drops what was fetched ahead for a dealership, or for all (NULL).
 #[pg_extern(volatile, parallel_unsafe)]
 fn _prefetch_forget(p_dealership_id: Option<i32>) {
     forget(p_dealership_id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{note_answer_time, park_after};
+    use std::time::Duration;
+
+    #[test]
+    fn a_fetch_is_parked_after_four_usual_answer_times() {
+        assert_eq!(park_after(), Duration::from_secs(2), "before any answer");
+        note_answer_time(Duration::from_millis(100));
+        assert_eq!(park_after(), Duration::from_secs(1), "never below a second");
+        for _ in 0..50 {
+            note_answer_time(Duration::from_secs(3));
+        }
+        let park = park_after();
+        assert!(
+            park > Duration::from_millis(11_900) && park <= Duration::from_secs(12),
+            "slow answers (3 s) park after about 12 s: {park:?}"
+        );
+        note_answer_time(Duration::from_secs(300));
+        assert!(
+            park_after() < Duration::from_secs(300),
+            "one hung answer moves the usual time only a fifth of the way"
+        );
+    }
 }
