@@ -2,7 +2,7 @@
 -- run_due_syncs (which commits per dealership), and a pg_cron job that really fires.
 -- Runs outside a transaction; cleans up after itself.
 SET client_min_messages = warning;
-SELECT plan(58);
+SELECT plan(61);
 
 SELECT easycars_test.sim('POST', '/_sim/reset') IS NOT NULL AS reset \g /dev/null
 INSERT INTO easycars.dealership (id, name) VALUES (301, 'Committed One'), (302, 'Committed Two (broken)');
@@ -292,6 +292,17 @@ RESET easycars.max_calls_per_integrator;
 SELECT is((SELECT string_agg(dealership_id || ' ' || status, ', ' ORDER BY dealership_id) FROM easycars.sync_log WHERE id > (SELECT last_log FROM mark8)),
           '311 Success, 312 Failed, 313 Failed, 314 Failed, 315 Failed', 'with a cap of one call per integrator, every run still happens');
 SELECT cmp_ok((SELECT took FROM cycle_capped), '<', interval '8 seconds', 'and the cycle still beats one deadline after another');
+-- A backend that ends while fetches still run ahead (a worker's session closed under it) releases
+-- their slots on its way out, and takes no other backend down with it.
+SELECT pg_backend_pid() AS my_pid \gset
+SELECT dblink_connect('leaver', format('host=127.0.0.1 port=%s dbname=%s user=postgres', current_setting('port'), current_database())) \g /dev/null
+SELECT is((SELECT started FROM dblink('leaver', 'SELECT easycars._prefetch_stock(312)') AS t(started boolean)), true,
+          'a session starts a fetch ahead on a hung account');
+SELECT ok((SELECT count(*) = 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 1162040113 AND pid <> pg_backend_pid()),
+          'which holds one integrator call slot');
+SELECT dblink_disconnect('leaver') \g /dev/null
+SELECT ok(pg_temp.wait_for($$SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = 1162040113)$$, 10)
+          AND pg_backend_pid() = :my_pid, 'the session ends: its slot is released, and this session carries on');
 RESET easycars.sync_deadline;
 SELECT diag(format('cycles of five with four hung (2 s deadline): look-ahead %s, in turn %s, capped %s',
                    (SELECT took FROM cycle_ahead), (SELECT took FROM cycle_in_turn), (SELECT took FROM cycle_capped)));

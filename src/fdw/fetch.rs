@@ -287,7 +287,7 @@ pub fn session(server: &ServerConfig) -> Result<Session, FdwError> {
 /// The same, for up to `calls` calls in flight at once (lead lookups): the client is limited to
 /// the slots it got.
 pub fn session_for_calls(server: &ServerConfig, calls: usize) -> Result<Session, FdwError> {
-    let (client, creds) = client_and_credentials(server)?;
+    let (client, creds) = client_and_credentials(server, Pool::Backend)?;
     // A sync run's total deadline bounds every call of this scan (None outside a run).
     let run_end = run_deadline();
     client.limit_until(run_end);
@@ -304,10 +304,20 @@ pub fn session_for_calls(server: &ServerConfig, calls: usize) -> Result<Session,
     })
 }
 
+/// Which connection pools a client uses: a connection is driven by the runtime that opened it.
+#[derive(Clone, Copy)]
+pub(crate) enum Pool {
+    /// The backend's own waits (scans, writes).
+    Backend,
+    /// The background I/O thread (look-ahead fetches).
+    Background,
+}
+
 /// The server's dealership credentials, decrypted, and a client for its API root with limits of
 /// its own (the connection pool is shared per root and settings, for the life of the backend).
 pub(crate) fn client_and_credentials(
     server: &ServerConfig,
+    pool: Pool,
 ) -> Result<(Client, Credentials), FdwError> {
     // SECURITY: a server's base_url decides where decrypted secrets go, so it counts only on a
     // server a superuser owns; and whatever the root, it must be an allowed destination.
@@ -333,7 +343,11 @@ pub(crate) fn client_and_credentials(
         ..ClientConfig::default()
     };
     let key = format!(
-        "{}|{}|{}|{}|{}",
+        "{}|{}|{}|{}|{}|{}",
+        match pool {
+            Pool::Backend => "backend",
+            Pool::Background => "background",
+        },
         config.base_url,
         server.timeout_ms,
         server.max_retries,

@@ -9,7 +9,7 @@
 //! backend holds for another scan or write (their calls are one after the other, and a statement
 //! can never wait on itself). A look-ahead fetch (prefetch.rs) runs beside everything else, so it
 //! takes only a slot nothing in this backend holds, and nothing re-takes its slot: a scan waits for
-//! it, driving the fetch meanwhile, until the fetch ends (by its deadline at the latest).
+//! it until the fetch ends (by its deadline at the latest).
 
 use super::error::FdwError;
 use md5::{Digest, Md5};
@@ -51,12 +51,14 @@ impl Slots {
 
 impl Drop for Slots {
     fn drop(&mut self) {
+        // try_with: at exit the thread-locals may already be gone (the locks go with the backend).
         for &key in &self.keys {
             if self.ahead {
-                AHEAD.with_borrow_mut(|ahead| ahead.remove(&key));
+                let _ = AHEAD.try_with(|ahead| ahead.borrow_mut().remove(&key));
             }
             advisory(pg_sys::pg_advisory_unlock_int4, key);
-            HELD.with_borrow_mut(|held| {
+            let _ = HELD.try_with(|held| {
+                let mut held = held.borrow_mut();
                 if let Some(n) = held.get_mut(&key) {
                     *n -= 1;
                     if *n == 0 {
@@ -137,7 +139,7 @@ pub fn acquire(
             return Err(FdwError::IntegratorBusy { cap });
         }
         // Every slot is busy: wait a little (a cancel or statement_timeout still acts). This
-        // backend's own look-ahead fetches run meanwhile, and free their slots once finished.
+        // backend's own look-ahead fetches free theirs once seen finished.
         let nap = pause.min(until.saturating_duration_since(Instant::now()));
         super::runtime::block_on_interruptible(async move { tokio::time::sleep(nap).await });
         super::prefetch::release_finished_slots();

@@ -20,9 +20,9 @@
 //! started with (`easycars.sync_deadline`).
 
 use super::error::FdwError;
-use super::fetch::client_and_credentials;
+use super::fetch::{client_and_credentials, Pool};
 use super::integrator_cap::{self, Slots};
-use super::runtime::{block_on_interruptible, spawn};
+use super::runtime::{block_on_interruptible, spawn_background};
 use super::server::ServerConfig;
 use easycars_api::client::{ApiError, RawStock};
 use pgrx::pg_sys;
@@ -34,6 +34,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+/// A fetch's task, stopped when dropped (a tokio handle alone would let it run on).
+struct Task(JoinHandle<(Result<RawStock, ApiError>, Duration)>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// One fetch started ahead of its sync.
 struct Pending {
     /// The role that started it; only the same role's scan takes it.
@@ -41,7 +50,7 @@ struct Pending {
     /// The server settings it was fetched with ([`fingerprint`]).
     server: String,
     /// The answer, and how long it took.
-    task: JoinHandle<(Result<RawStock, ApiError>, Duration)>,
+    task: Task,
     started: Instant,
     /// Its integrator call slot, released as soon as the fetch is seen finished.
     slot: Option<Slots>,
@@ -52,7 +61,7 @@ thread_local! {
     static PENDING: RefCell<HashMap<i32, Pending>> = RefCell::new(HashMap::new());
     /// Signalled by every fetch as it finishes, so [`next_ready`] sleeps until one does.
     static FINISHED: Arc<Notify> = Arc::new(Notify::new());
-    static ABORT_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    static CALLBACKS: Cell<bool> = const { Cell::new(false) };
     /// How long this backend's fetches ahead took to answer, a moving average (none yet: None).
     static USUAL: Cell<Option<Duration>> = const { Cell::new(None) };
 }
@@ -109,7 +118,12 @@ pub fn start(dealership_id: i32, deadline: Instant) -> bool {
     let Ok(server) = ServerConfig::for_table(table) else {
         return false;
     };
-    let Ok((client, creds)) = client_and_credentials(&server) else {
+    if server.dealership_id != dealership_id {
+        return false;
+    }
+    // Its own connection pool: connections belong to the runtime that opened them, and these
+    // are driven by the background thread.
+    let Ok((client, creds)) = client_and_credentials(&server, Pool::Background) else {
         return false;
     };
     let Some(slot) = integrator_cap::try_acquire_unshared(&creds.client_id, integrator_cap::cap())
@@ -117,14 +131,17 @@ pub fn start(dealership_id: i32, deadline: Instant) -> bool {
         return false;
     };
     client.limit_until(Some(deadline));
-    register_abort_callback();
+    register_callbacks();
     let finished = FINISHED.with(Arc::clone);
-    let task = spawn(async move {
+    let Some(task) = spawn_background(async move {
         let t0 = Instant::now();
         let answer = client.get_stock_raw(&creds, None).await;
         finished.notify_one();
         (answer, t0.elapsed())
-    });
+    }) else {
+        return false;
+    };
+    let task = Task(task);
     PENDING.with_borrow_mut(|pending| {
         pending.insert(
             dealership_id,
@@ -162,7 +179,7 @@ pub fn next_ready(dealerships: &[i32], room_for: usize) -> Option<i32> {
             let ready = dealerships
                 .iter()
                 .copied()
-                .find(|d| pending.get(d).is_none_or(|p| p.task.is_finished()));
+                .find(|d| pending.get(d).is_none_or(|p| p.task.0.is_finished()));
             let ages: Vec<Duration> = dealerships
                 .iter()
                 .filter_map(|d| pending.get(d))
@@ -203,9 +220,7 @@ pub fn forget(dealership_id: Option<i32>) {
         },
         Err(_) => Vec::new(),
     });
-    for p in dropped {
-        p.task.abort();
-    }
+    drop(dropped);
 }
 
 /// The answer fetched ahead for a scan of `server` by the current role, waiting for it if it is
@@ -213,12 +228,13 @@ pub fn forget(dealership_id: Option<i32>) {
 pub(crate) fn take(server: &ServerConfig) -> Option<Result<RawStock, FdwError>> {
     let p = PENDING.with_borrow_mut(|pending| pending.remove(&server.dealership_id))?;
     if p.user != crate::security::current_role() || p.server != fingerprint(server) {
-        p.task.abort();
         return None;
     }
-    // The slot stays held while the call may still be in flight.
-    let _slot = p.slot;
-    Some(match block_on_interruptible(p.task) {
+    // The slot stays held while the call may still be in flight; a cancel meanwhile drops both
+    // the task (stopping it) and the slot.
+    let Pending { mut task, slot, .. } = p;
+    let _slot = slot;
+    Some(match block_on_interruptible(&mut task.0) {
         Ok((Ok(answer), took)) => {
             note_answer_time(took);
             Ok(answer)
@@ -233,23 +249,28 @@ pub(crate) fn release_finished_slots() {
     let done: Vec<Slots> = PENDING.with_borrow_mut(|pending| {
         pending
             .values_mut()
-            .filter(|p| p.task.is_finished())
+            .filter(|p| p.task.0.is_finished())
             .filter_map(|p| p.slot.take())
             .collect()
     });
     drop(done);
 }
 
-/// Once per backend: an aborted transaction drops every fetch started ahead (the worker that
-/// started them has failed or been cancelled).
-fn register_abort_callback() {
-    if ABORT_CALLBACK.get() {
+/// Once per backend: an aborted transaction (the worker that started them failed or was
+/// cancelled) and the backend's exit drop every fetch started ahead, releasing their slots while
+/// the lock manager is still there.
+fn register_callbacks() {
+    if CALLBACKS.get() {
         return;
     }
-    // SAFETY: registers a plain function with no argument; it stays valid for the life of the
-    // backend (the library is never unloaded).
-    unsafe { pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut()) };
-    ABORT_CALLBACK.set(true);
+    // SAFETY: both register plain functions with no argument, valid for the life of the backend
+    // (the library is never unloaded). before_shmem_exit callbacks run at backend exit before
+    // shared memory and the lock manager go away.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact_event), std::ptr::null_mut());
+        pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(0usize));
+    }
+    CALLBACKS.set(true);
 }
 
 #[pg_guard]
@@ -262,6 +283,11 @@ unsafe extern "C-unwind" fn on_xact_event(
         // fail, so it is safe while the transaction aborts.
         forget(None);
     }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_exit(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
+    forget(None);
 }
 
 /// `easycars.sync_deadline` from now, the end a run starting now would have.

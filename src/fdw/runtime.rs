@@ -16,7 +16,7 @@ thread_local! {
     static RUNTIME: OnceCell<tokio::runtime::Runtime> = const { OnceCell::new() };
 }
 
-/// This backend's I/O runtime (current-thread: tasks spawned on it run while any wait here runs).
+/// This backend's I/O runtime for its own waits (current-thread, polled only by them).
 fn with_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
     RUNTIME.with(|cell| {
         if cell.get().is_none() {
@@ -34,8 +34,7 @@ fn with_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
     })
 }
 
-/// Runs `fut` to completion, checking for Postgres interrupts every 50 ms. Tasks spawned with
-/// [`spawn`] make progress meanwhile.
+/// Runs `fut` to completion, checking for Postgres interrupts every 50 ms.
 pub fn block_on_interruptible<F: Future>(fut: F) -> F::Output {
     with_runtime(|rt| {
         let mut fut = std::pin::pin!(fut);
@@ -48,15 +47,31 @@ pub fn block_on_interruptible<F: Future>(fut: F) -> F::Output {
     })
 }
 
-/// Starts `fut` on this backend's runtime. It runs only while this backend waits in
-/// [`block_on_interruptible`] (the runtime has no threads of its own), so it never races Postgres
-/// and never runs on another thread; it may outlive the transaction that started it.
-pub fn spawn<F>(fut: F) -> tokio::task::JoinHandle<F::Output>
+/// Starts `fut` on this backend's background I/O thread, where it runs on its own while the
+/// backend does anything else (a look-ahead fetch must not stall while its worker writes another
+/// dealership, or its timers would fire on answers already received). For pure Rust futures only:
+/// the thread makes no Postgres calls, allocates no Postgres memory, and has every signal blocked,
+/// so Postgres's handlers keep running on the backend's own thread. `None` if the thread cannot
+/// start.
+pub fn spawn_background<F>(fut: F) -> Option<tokio::task::JoinHandle<F::Output>>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    with_runtime(|rt| rt.spawn(fut))
+    static BACKGROUND: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    let rt = BACKGROUND.get_or_init(|| {
+        // The runtime's threads inherit this mask (tokio starts them from here or from each other).
+        let _blocked = SignalsBlocked::new();
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(4)
+            .thread_name("easycars-io")
+            .enable_all()
+            .build()
+            .ok()
+    });
+    rt.as_ref().map(|rt| rt.spawn(fut))
 }
 
 /// `f` over `items` on every core, results in order. For pure Rust work only: the threads make
