@@ -196,16 +196,15 @@ pub fn next_ready(dealerships: &[i32], room_for: usize) -> Option<i32> {
         if young < room_for {
             return None;
         }
-        let wait = if room_for > 0 {
-            next_park.unwrap_or(park)
-        } else {
-            Duration::from_secs(1)
-        };
+        // Until a fetch finishes or (when claims may follow) the next one is parked; a wake-up
+        // may be for a fetch not in the list, so look again at least every second.
+        let second = Duration::from_secs(1);
+        let wait = next_park
+            .filter(|_| room_for > 0)
+            .map_or(second, |w| w.min(second));
         let finished = FINISHED.with(Arc::clone);
         block_on_interruptible(async move {
-            // A wake-up may be for a fetch not in the list: look again at least every second.
-            let _ =
-                tokio::time::timeout(wait.min(Duration::from_secs(1)), finished.notified()).await;
+            let _ = tokio::time::timeout(wait, finished.notified()).await;
         });
     }
 }
@@ -232,8 +231,11 @@ pub(crate) fn take(server: &ServerConfig) -> Option<Result<RawStock, FdwError>> 
     }
     // The slot stays held while the call may still be in flight; a cancel meanwhile drops both
     // the task (stopping it) and the slot.
-    let Pending { mut task, slot, .. } = p;
-    let _slot = slot;
+    let Pending {
+        mut task,
+        slot: _slot,
+        ..
+    } = p;
     Some(match block_on_interruptible(&mut task.0) {
         Ok((Ok(answer), took)) => {
             note_answer_time(took);
@@ -292,10 +294,10 @@ unsafe extern "C-unwind" fn on_exit(_code: std::ffi::c_int, _arg: pg_sys::Datum)
 
 /// `easycars.sync_deadline` from now, the end a run starting now would have.
 fn deadline_from_now() -> Instant {
-    let seconds = Spi::get_one::<f64>(
-        "SELECT pg_catalog.date_part('epoch', \
-                coalesce(NULLIF(pg_catalog.current_setting('easycars.sync_deadline', true), ''), \
-                         '5 minutes')::pg_catalog.interval)",
+    let deadline = crate::gucs::setting_text(&crate::gucs::SYNC_DEADLINE, "5 minutes");
+    let seconds = Spi::get_one_with_args::<f64>(
+        "SELECT pg_catalog.date_part('epoch', $1::pg_catalog.interval)",
+        &[deadline.as_str().into()],
     )
     .ok()
     .flatten()

@@ -16,8 +16,8 @@ thread_local! {
     static RUNTIME: OnceCell<tokio::runtime::Runtime> = const { OnceCell::new() };
 }
 
-/// This backend's I/O runtime for its own waits (current-thread, polled only by them).
-fn with_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
+/// Runs `fut` to completion, checking for Postgres interrupts every 50 ms.
+pub fn block_on_interruptible<F: Future>(fut: F) -> F::Output {
     RUNTIME.with(|cell| {
         if cell.get().is_none() {
             match easycars_api::client::new_runtime() {
@@ -30,13 +30,6 @@ fn with_runtime<R>(f: impl FnOnce(&tokio::runtime::Runtime) -> R) -> R {
         let Some(rt) = cell.get() else {
             super::FdwError::Internal("no I/O runtime").report()
         };
-        f(rt)
-    })
-}
-
-/// Runs `fut` to completion, checking for Postgres interrupts every 50 ms.
-pub fn block_on_interruptible<F: Future>(fut: F) -> F::Output {
-    with_runtime(|rt| {
         let mut fut = std::pin::pin!(fut);
         loop {
             if let Ok(out) = rt.block_on(async { tokio::time::timeout(TICK, &mut fut).await }) {
